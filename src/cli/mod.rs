@@ -1,0 +1,63 @@
+//! The command line: `bedside [--config FILE] <command>`. One file per
+//! command; each returns the process exit code.
+
+mod check;
+mod init;
+mod serve;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+/// bedside — booked video visits on hospital wards, beside your own Jitsi Meet.
+#[derive(Debug, Parser)]
+#[command(name = "bedside", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, the defaults and BEDSIDE_*
+    /// environment variables apply.
+    #[arg(
+        long,
+        short,
+        env = "BEDSIDE_CONFIG",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (creates the data directory, database and Jitsi secret on first start).
+    Serve,
+    /// Write a commented example configuration file with every key and its default.
+    Init(init::InitArgs),
+    /// Check the configuration, the Jitsi secret and the database; list every problem.
+    Check,
+    /// Print a Jitsi join link with a token for one room (e.g. to test the Jitsi set-up).
+    Token(token::TokenArgs),
+}
+
+/// Runs the command and returns the exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve => serve::run(cli.config.as_deref()),
+        Command::Init(args) => init::run(&args),
+        Command::Check => check::run(cli.config.as_deref()),
+        Command::Token(args) => token::run(cli.config.as_deref(), &args),
+    }
+}
+
+/// Loads the configuration, or prints every problem and returns the exit code.
+fn load_config(file: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(file, &config::process_env()).map_err(|problems| {
+        eprint!("error: {problems}");
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,866 @@
+//! Configuration: one TOML file, every key overridable from the environment,
+//! parsed once into a checked [`Config`].
+//!
+//! The list of keys lives in [`KEYS`] and drives everything else — the
+//! environment overrides, the unknown-key check, `bedside init`'s commented
+//! file and the README's reference — so they cannot drift apart.
+//!
+//! Loading never stops at the first mistake: it collects every [`Problem`],
+//! each naming the key (and where its value came from) and saying what to do,
+//! so `bedside check` can list them all at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One configuration key: its name, environment variable, default and meaning.
+#[derive(Debug)]
+pub struct KeySpec {
+    /// `section.name`, as written in the TOML file.
+    pub key: &'static str,
+    /// The environment variable that overrides it.
+    pub env: &'static str,
+    /// The default, written as it would appear in TOML; `None` means unset.
+    pub default: Option<&'static str>,
+    /// An example value for keys without a default.
+    pub example: Option<&'static str>,
+    /// What it is for, in a sentence or two.
+    pub doc: &'static str,
+}
+
+/// Every key bedside understands. Defaults line up with docker-jitsi-meet.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec {
+        key: "server.listen",
+        env: "BEDSIDE_LISTEN",
+        default: Some("\"127.0.0.1:8080\""),
+        example: None,
+        doc: "Address and port bedside listens on (plain HTTP; put a TLS reverse proxy in front).",
+    },
+    KeySpec {
+        key: "server.public_url",
+        env: "BEDSIDE_PUBLIC_URL",
+        default: Some("\"http://127.0.0.1:8080\""),
+        example: None,
+        doc: "The address families and staff reach bedside at; used for links in pages and mails.",
+    },
+    KeySpec {
+        key: "server.data_dir",
+        env: "BEDSIDE_DATA_DIR",
+        default: Some("\"./bedside-data\""),
+        example: None,
+        doc: "Directory for the database (bedside.db) and generated secrets. Created if missing. \
+              Relative paths are taken from the working directory. Keep it on a local, encrypted disk.",
+    },
+    KeySpec {
+        key: "server.shutdown_grace",
+        env: "BEDSIDE_SHUTDOWN_GRACE",
+        default: Some("\"5s\""),
+        example: None,
+        doc: "On SIGTERM or Ctrl-C, how long requests in flight may take to finish (1s to 60s).",
+    },
+    KeySpec {
+        key: "jitsi.public_url",
+        env: "BEDSIDE_JITSI_PUBLIC_URL",
+        default: Some("\"https://localhost:8443\""),
+        example: None,
+        doc: "The address of your Jitsi Meet web front end; join links point here \
+              (docker-jitsi-meet: PUBLIC_URL).",
+    },
+    KeySpec {
+        key: "jitsi.xmpp_domain",
+        env: "BEDSIDE_JITSI_XMPP_DOMAIN",
+        default: Some("\"meet.jitsi\""),
+        example: None,
+        doc: "Prosody's XMPP domain, put in the token's `sub` claim when no tenant is set \
+              (docker-jitsi-meet: XMPP_DOMAIN; not the public host name).",
+    },
+    KeySpec {
+        key: "jitsi.tenant",
+        env: "BEDSIDE_JITSI_TENANT",
+        default: None,
+        example: Some("\"hospital\""),
+        doc: "Jitsi tenant, if rooms live under https://<jitsi>/<tenant>/<room>. \
+              When set it is the token's `sub` claim. Default: none.",
+    },
+    KeySpec {
+        key: "jitsi.app_id",
+        env: "BEDSIDE_JITSI_APP_ID",
+        default: Some("\"bedside\""),
+        example: None,
+        doc: "The token's `iss` claim; must equal Prosody's app_id (docker-jitsi-meet: JWT_APP_ID), \
+              or be listed in JWT_ACCEPTED_ISSUERS.",
+    },
+    KeySpec {
+        key: "jitsi.audience",
+        env: "BEDSIDE_JITSI_AUDIENCE",
+        default: Some("\"jitsi\""),
+        example: None,
+        doc: "The token's `aud` claim; must be accepted by Prosody (docker-jitsi-meet: \
+              JWT_ACCEPTED_AUDIENCES, e.g. jitsi).",
+    },
+    KeySpec {
+        key: "jitsi.app_secret_file",
+        env: "BEDSIDE_JITSI_APP_SECRET_FILE",
+        default: Some("\"<data_dir>/jitsi-app-secret\""),
+        example: None,
+        doc: "File holding the shared HMAC secret (docker-jitsi-meet: JWT_APP_SECRET). Its raw \
+              bytes are the key; a trailing newline is ignored; at least 32 bytes (48 for HS384, \
+              64 for HS512). Under the default path bedside generates one on first start (mode 0600). \
+              Point it at a systemd credential or container secret to manage it yourself.",
+    },
+    KeySpec {
+        key: "jitsi.algorithm",
+        env: "BEDSIDE_JITSI_ALGORITHM",
+        default: Some("\"HS256\""),
+        example: None,
+        doc: "Token signature algorithm; must equal Prosody's (docker-jitsi-meet: JWT_SIGN_TYPE). \
+              HS256, HS384 or HS512.",
+    },
+];
+
+/// Environment variables bedside reads that are not configuration keys.
+pub const OTHER_ENV: &[&str] = &["BEDSIDE_CONFIG", "BEDSIDE_LOG", "BEDSIDE_LOG_FORMAT"];
+
+/// The name of the database file inside `server.data_dir`.
+pub const DB_FILE: &str = "bedside.db";
+/// The name of the generated secret file inside `server.data_dir`.
+pub const SECRET_FILE: &str = "jitsi-app-secret";
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub jitsi: JitsiConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JitsiConfig {
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub xmpp_domain: String,
+    pub tenant: Option<String>,
+    pub app_id: String,
+    pub audience: String,
+    pub app_secret_file: PathBuf,
+    /// True when `app_secret_file` was not configured: bedside may then create it.
+    pub app_secret_generated: bool,
+    pub algorithm: Algorithm,
+}
+
+/// The token signature algorithms bedside can mint with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl Algorithm {
+    /// The shortest key RFC 7518 §3.2 allows: at least the hash output size.
+    pub fn min_secret_len(self) -> usize {
+        match self {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+        }
+    }
+}
+
+/// One thing wrong with the configuration, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, with where its value came from, e.g. `server.listen (env BEDSIDE_LISTEN)`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Everything wrong with a configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The environment variables starting with `BEDSIDE_`, taken once.
+pub type Env = BTreeMap<String, String>;
+
+/// Reads the `BEDSIDE_*` variables of this process.
+pub fn process_env() -> Env {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with("BEDSIDE_"))
+        .collect()
+}
+
+/// Where a value came from, for messages.
+#[derive(Debug, Clone)]
+enum Origin {
+    File,
+    Env(&'static str),
+}
+
+/// The raw, still unchecked string values, by key.
+struct Raw {
+    values: BTreeMap<&'static str, (String, Origin)>,
+    problems: Vec<Problem>,
+}
+
+impl Raw {
+    fn label(&self, key: &'static str) -> String {
+        match self.values.get(key) {
+            Some((_, Origin::Env(var))) => format!("{key} (env {var})"),
+            _ => key.to_string(),
+        }
+    }
+
+    fn get(&self, key: &'static str) -> Option<&str> {
+        self.values.get(key).map(|(v, _)| v.as_str())
+    }
+
+    /// The configured value or the default, run through `parse`. A failure is
+    /// recorded as a problem and `None` returned, so checking goes on.
+    fn take<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = match self.get(key) {
+            Some(v) => v.to_string(),
+            None => default_of(key).to_string(),
+        };
+        match parse(&value) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                let key = self.label(key);
+                self.problems.push(Problem { key, message });
+                None
+            }
+        }
+    }
+}
+
+fn spec(key: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.key == key)
+}
+
+/// The default of a key as a plain string (TOML quotes removed).
+fn default_of(key: &str) -> &'static str {
+    spec(key)
+        .and_then(|s| s.default)
+        .map(|d| d.trim_matches('"'))
+        .unwrap_or("")
+}
+
+impl Config {
+    /// Loads the configuration from an optional TOML file and the environment.
+    ///
+    /// Environment variables win over the file; an empty variable counts as
+    /// unset (docker `.env` files often carry `NAME=`).
+    pub fn load(file: Option<&Path>, env: &Env) -> Result<Config, Problems> {
+        let mut raw = Raw {
+            values: BTreeMap::new(),
+            problems: Vec::new(),
+        };
+        if let Some(path) = file {
+            read_file(path, &mut raw);
+        }
+        for (var, value) in env {
+            if value.is_empty() || OTHER_ENV.contains(&var.as_str()) {
+                continue;
+            }
+            match KEYS.iter().find(|k| k.env == var) {
+                Some(k) => {
+                    raw.values
+                        .insert(k.key, (value.clone(), Origin::Env(k.env)));
+                }
+                None => raw.problems.push(Problem {
+                    key: var.clone(),
+                    message: format!(
+                        "is not a bedside setting; unset it or use one of: {}",
+                        KEYS.iter()
+                            .map(|k| k.env)
+                            .chain(OTHER_ENV.iter().copied())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+            }
+        }
+        let config = check(&mut raw);
+        match config {
+            Some(c) if raw.problems.is_empty() => Ok(c),
+            _ => Err(Problems(raw.problems)),
+        }
+    }
+
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.server.data_dir.join(DB_FILE)
+    }
+}
+
+fn read_file(path: &Path, raw: &mut Raw) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            raw.problems.push(Problem {
+                key: "config".into(),
+                message: format!(
+                    "cannot read {}: {e}; check the path given with --config or BEDSIDE_CONFIG \
+                     (`bedside init` writes a commented example)",
+                    path.display()
+                ),
+            });
+            return;
+        }
+    };
+    let table: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            raw.problems.push(Problem {
+                key: "config".into(),
+                message: format!(
+                    "{} is not valid TOML: {}",
+                    path.display(),
+                    e.message().trim()
+                ),
+            });
+            return;
+        }
+    };
+    for (section, value) in table {
+        let Some(entries) = value.as_table() else {
+            raw.problems.push(unknown_key(&section));
+            continue;
+        };
+        for (name, value) in entries {
+            let full = format!("{section}.{name}");
+            let Some(spec) = spec(&full) else {
+                raw.problems.push(unknown_key(&full));
+                continue;
+            };
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    raw.problems.push(Problem {
+                        key: full,
+                        message: "must be a single value such as a string, not a table or list"
+                            .into(),
+                    });
+                    continue;
+                }
+            };
+            raw.values.insert(spec.key, (text, Origin::File));
+        }
+    }
+}
+
+fn unknown_key(key: &str) -> Problem {
+    let section = key.split('.').next().unwrap_or(key);
+    let known: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.key.starts_with(&format!("{section}.")))
+        .map(|k| k.key)
+        .collect();
+    let message = if known.is_empty() {
+        let sections: std::collections::BTreeSet<&str> = KEYS
+            .iter()
+            .filter_map(|k| k.key.split('.').next())
+            .collect();
+        format!(
+            "unknown key; bedside's sections are [{}] (see `bedside init`)",
+            sections.into_iter().collect::<Vec<_>>().join("], [")
+        )
+    } else {
+        format!(
+            "unknown key; remove it or use one of: {} (see `bedside init`)",
+            known.join(", ")
+        )
+    };
+    Problem {
+        key: key.to_string(),
+        message,
+    }
+}
+
+fn check(raw: &mut Raw) -> Option<Config> {
+    let listen = raw.take("server.listen", |v| {
+        v.parse::<SocketAddr>().map_err(|_| {
+            format!("'{v}' is not an IP address and port; write e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"")
+        })
+    });
+    let public_url = raw.take("server.public_url", |v| parse_url(v, false));
+    let data_dir = raw.take("server.data_dir", |v| {
+        if v.trim().is_empty() {
+            Err("is empty; give a directory such as \"/var/lib/bedside\"".into())
+        } else {
+            Ok(PathBuf::from(v))
+        }
+    });
+    let shutdown_grace = raw.take("server.shutdown_grace", |v| {
+        parse_duration(v, Duration::from_secs(1), Duration::from_secs(60))
+    });
+    let jitsi_url = raw.take("jitsi.public_url", |v| parse_url(v, true));
+    let xmpp_domain = raw.take("jitsi.xmpp_domain", parse_domain);
+    let tenant = match raw.get("jitsi.tenant") {
+        None => Some(None),
+        Some(_) => raw.take("jitsi.tenant", |v| parse_tenant(v).map(Some)),
+    };
+    let app_id = raw.take("jitsi.app_id", |v| parse_claim_text(v, "JWT_APP_ID"));
+    let audience = raw.take("jitsi.audience", |v| {
+        parse_claim_text(v, "JWT_ACCEPTED_AUDIENCES")
+    });
+    let algorithm = raw.take("jitsi.algorithm", parse_algorithm);
+
+    let data_dir = data_dir?;
+    let (app_secret_file, app_secret_generated) = match raw.get("jitsi.app_secret_file") {
+        Some(v) if !v.trim().is_empty() => (PathBuf::from(v), false),
+        Some(_) => {
+            let key = raw.label("jitsi.app_secret_file");
+            raw.problems.push(Problem {
+                key,
+                message: "is empty; give the path of the secret file, or remove the key to let \
+                          bedside generate one in the data directory"
+                    .into(),
+            });
+            return None;
+        }
+        None => (data_dir.join(SECRET_FILE), true),
+    };
+
+    Some(Config {
+        server: ServerConfig {
+            listen: listen?,
+            public_url: public_url?,
+            data_dir,
+            shutdown_grace: shutdown_grace?,
+        },
+        jitsi: JitsiConfig {
+            public_url: jitsi_url?,
+            xmpp_domain: xmpp_domain?,
+            tenant: tenant?,
+            app_id: app_id?,
+            audience: audience?,
+            app_secret_file,
+            app_secret_generated,
+            algorithm: algorithm?,
+        },
+    })
+}
+
+/// An absolute http(s) URL without query or fragment, returned without a
+/// trailing slash so paths can be appended.
+fn parse_url(v: &str, jitsi: bool) -> Result<String, String> {
+    let hint = if jitsi {
+        "write the address of your Jitsi Meet site, e.g. \"https://meet.example.org\""
+    } else {
+        "write the address people reach bedside at, e.g. \"https://visits.example.org\""
+    };
+    let uri: http::Uri = v
+        .parse()
+        .map_err(|_| format!("'{v}' is not a URL; {hint}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(format!(
+                "'{v}' must start with https:// (or http://); {hint}"
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("'{v}' has no host name; {hint}"));
+    }
+    if uri.query().is_some() || v.contains('#') {
+        return Err(format!(
+            "'{v}' must not have a query (?…) or fragment (#…); {hint}"
+        ));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "'{v}' must not carry a user name or password; {hint}"
+        ));
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = v.trim().parse().map_err(|_| {
+        format!("'{v}' is not a duration; write e.g. \"5s\", \"30m\" or \"1h 30m\"")
+    })?;
+    let d = Duration::try_from(d).map_err(|_| format!("'{v}' must not be negative"))?;
+    if d < min || d > max {
+        return Err(format!(
+            "'{v}' is out of range; use between {} and {}",
+            jiff::SignedDuration::try_from(min).unwrap_or_default(),
+            jiff::SignedDuration::try_from(max).unwrap_or_default()
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_domain(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "'{v}' is not a lower-case XMPP domain; use Prosody's XMPP_DOMAIN exactly, \
+             e.g. \"meet.jitsi\" (docker-jitsi-meet's default)"
+        ))
+    }
+}
+
+fn parse_tenant(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "'{v}' is not a usable tenant; use lower-case letters, digits, '-' or '_' \
+             (Prosody compares tenants lower-cased), or remove the key for no tenant"
+        ))
+    }
+}
+
+fn parse_claim_text(v: &str, jitsi_setting: &str) -> Result<String, String> {
+    if v.is_empty() || v.trim() != v || v.chars().any(char::is_control) || v == "*" {
+        Err(format!(
+            "'{v}' cannot be used; give the exact value Jitsi has in {jitsi_setting} \
+             (no surrounding spaces, not '*')"
+        ))
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+fn parse_algorithm(v: &str) -> Result<Algorithm, String> {
+    match v {
+        "HS256" => Ok(Algorithm::HS256),
+        "HS384" => Ok(Algorithm::HS384),
+        "HS512" => Ok(Algorithm::HS512),
+        "RS256" | "RS384" | "RS512" => Err(format!(
+            "'{v}' (public-key tokens) is not supported yet; use HS256, HS384 or HS512 with \
+             a shared secret"
+        )),
+        _ => Err(format!(
+            "'{v}' is not an algorithm Prosody accepts for bedside; use HS256, HS384 or HS512 \
+             (upper case), the same as JWT_SIGN_TYPE"
+        )),
+    }
+}
+
+/// `bedside init`'s file: every key, commented out at its default, with
+/// what it does and the environment variable that overrides it.
+pub fn example_file() -> String {
+    let mut out = String::from(
+        "# bedside configuration.\n\
+         #\n\
+         # Every key is optional: each is shown commented out at its default.\n\
+         # Uncomment and change what your site needs. Each key can also be set by\n\
+         # the environment variable named above it, which wins over this file.\n\
+         # Check the result with: bedside --config <this file> check\n",
+    );
+    let mut section = "";
+    for k in KEYS {
+        let (sec, name) = k.key.split_once('.').unwrap_or(("", k.key));
+        if sec != section {
+            out.push_str(&format!("\n[{sec}]\n"));
+            section = sec;
+        }
+        out.push('\n');
+        for line in wrap(k.doc, 76) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        out.push_str(&format!("# env: {}\n", k.env));
+        match (k.default, k.example) {
+            (Some(d), _) => out.push_str(&format!("#{name} = {d}\n")),
+            (None, Some(e)) => out.push_str(&format!("#{name} = {e}\n")),
+            (None, None) => {}
+        }
+    }
+    // The secret default is a placeholder, not TOML anyone should uncomment as is.
+    out.replace(
+        "#app_secret_file = \"<data_dir>/jitsi-app-secret\"",
+        "#app_secret_file = \"/run/credentials/bedside.service/jitsi-app-secret\"",
+    )
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_toml(text: &str, vars: &[(&str, &str)]) -> Result<Config, Problems> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bedside.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &env(vars))
+    }
+
+    fn problems(text: &str, vars: &[(&str, &str)]) -> Vec<Problem> {
+        load_toml(text, vars)
+            .expect_err("config should be refused")
+            .0
+    }
+
+    #[test]
+    fn defaults_match_docker_jitsi_meet() {
+        let c = Config::load(None, &Env::new()).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.server.data_dir, PathBuf::from("./bedside-data"));
+        assert_eq!(c.jitsi.public_url, "https://localhost:8443");
+        assert_eq!(c.jitsi.xmpp_domain, "meet.jitsi");
+        assert_eq!(c.jitsi.tenant, None);
+        assert_eq!(c.jitsi.app_id, "bedside");
+        assert_eq!(c.jitsi.audience, "jitsi");
+        assert_eq!(c.jitsi.algorithm, Algorithm::HS256);
+        assert_eq!(
+            c.jitsi.app_secret_file,
+            PathBuf::from("./bedside-data/jitsi-app-secret")
+        );
+        assert!(c.jitsi.app_secret_generated);
+        assert_eq!(c.db_path(), PathBuf::from("./bedside-data/bedside.db"));
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let c = load_toml(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[jitsi]\napp_id = \"fromfile\"\n",
+            &[
+                ("BEDSIDE_JITSI_APP_ID", "fromenv"),
+                ("BEDSIDE_LOG", "debug"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.jitsi.app_id, "fromenv");
+    }
+
+    #[test]
+    fn every_key_has_an_environment_variable_that_sets_it() {
+        let paths = ["server.data_dir", "jitsi.app_secret_file"];
+        for k in KEYS.iter().filter(|k| !paths.contains(&k.key)) {
+            assert!(k.env.starts_with("BEDSIDE_"), "{}", k.key);
+            let c = Config::load(None, &env(&[(k.env, " bad\tvalue ")]));
+            // These keys validate their value, so a nonsense value must be
+            // refused under that key's name: proof the variable reached it.
+            let p = c.expect_err(k.key).0;
+            assert!(
+                p.iter()
+                    .any(|p| p.key == format!("{} (env {})", k.key, k.env)),
+                "{}: {p:?}",
+                k.key
+            );
+        }
+        let c = Config::load(
+            None,
+            &env(&[
+                ("BEDSIDE_DATA_DIR", "/srv/bedside"),
+                ("BEDSIDE_JITSI_APP_SECRET_FILE", "/run/credentials/s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.data_dir, PathBuf::from("/srv/bedside"));
+        assert_eq!(c.jitsi.app_secret_file, PathBuf::from("/run/credentials/s"));
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_names_every_key() {
+        let text = example_file();
+        for k in KEYS {
+            let name = k.key.split_once('.').unwrap().1;
+            assert!(text.contains(&format!("#{name} = ")), "{}", k.key);
+            assert!(text.contains(k.env), "{}", k.key);
+        }
+        // As written (all commented out) it gives the defaults.
+        let c = load_toml(&text, &[]).unwrap();
+        assert_eq!(c.jitsi.app_id, "bedside");
+        // Uncommented, every key is still valid.
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = load_toml(&uncommented, &[]).unwrap();
+        assert_eq!(c.jitsi.tenant.as_deref(), Some("hospital"));
+        assert!(!c.jitsi.app_secret_generated);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let p = problems(
+            "[server]\nlisen = \"127.0.0.1:1\"\n[smtp]\nhost = \"x\"\n",
+            &[("BEDSIDE_LISTN", "1")],
+        );
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"server.lisen"), "{p:?}");
+        assert!(keys.contains(&"smtp.host"), "{p:?}");
+        assert!(keys.contains(&"BEDSIDE_LISTN"), "{p:?}");
+        let lisen = p.iter().find(|p| p.key == "server.lisen").unwrap();
+        assert!(lisen.message.contains("server.listen"), "{lisen}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once_with_its_key() {
+        let p = problems(
+            "[server]\nlisten = \"localhost\"\npublic_url = \"ftp://x\"\n\
+             [jitsi]\npublic_url = \"meet.example.org\"\nalgorithm = \"ES256\"\n\
+             xmpp_domain = \"Meet.Jitsi\"\ntenant = \"Big Hospital\"\n",
+            &[],
+        );
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.listen",
+                "server.public_url",
+                "jitsi.public_url",
+                "jitsi.xmpp_domain",
+                "jitsi.tenant",
+                "jitsi.algorithm"
+            ]
+        );
+        assert!(p[0].message.contains("127.0.0.1:8080"), "{}", p[0]);
+        assert!(p[5].message.contains("HS256"), "{}", p[5]);
+    }
+
+    #[test]
+    fn public_key_algorithms_are_refused_with_a_reason() {
+        let p = problems("[jitsi]\nalgorithm = \"RS256\"\n", &[]);
+        assert_eq!(p[0].key, "jitsi.algorithm");
+        assert!(p[0].message.contains("not supported yet"), "{}", p[0]);
+    }
+
+    #[test]
+    fn malformed_toml_names_the_file_and_line() {
+        let p = problems("[server\nlisten = 1\n", &[]);
+        assert_eq!(p[0].key, "config");
+        assert!(p[0].message.contains("not valid TOML"), "{}", p[0]);
+    }
+
+    #[test]
+    fn a_missing_config_file_says_how_to_make_one() {
+        let p = Config::load(Some(Path::new("/nonexistent/bedside.toml")), &Env::new())
+            .unwrap_err()
+            .0;
+        assert!(p[0].message.contains("bedside init"), "{}", p[0]);
+    }
+
+    #[test]
+    fn urls_lose_their_trailing_slash_and_need_a_host() {
+        let c = load_toml(
+            "[server]\npublic_url = \"https://visits.example.org/\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.public_url, "https://visits.example.org");
+        for bad in [
+            "https://",
+            "https://x.example.org/?a=1",
+            "https://u:p@x.example.org",
+            "x",
+        ] {
+            let p = problems(&format!("[jitsi]\npublic_url = \"{bad}\"\n"), &[]);
+            assert_eq!(p[0].key, "jitsi.public_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn shutdown_grace_is_bounded() {
+        let c = load_toml("[server]\nshutdown_grace = \"10s\"\n", &[]).unwrap();
+        assert_eq!(c.server.shutdown_grace, Duration::from_secs(10));
+        for bad in ["0s", "2h", "soon", "-5s"] {
+            let p = problems(&format!("[server]\nshutdown_grace = \"{bad}\"\n"), &[]);
+            assert_eq!(p[0].key, "server.shutdown_grace", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_explicit_secret_file_is_not_generated() {
+        let c = load_toml("[jitsi]\napp_secret_file = \"/run/secret\"\n", &[]).unwrap();
+        assert_eq!(c.jitsi.app_secret_file, PathBuf::from("/run/secret"));
+        assert!(!c.jitsi.app_secret_generated);
+    }
+
+    #[test]
+    fn wildcard_issuer_or_audience_is_refused() {
+        let p = problems("[jitsi]\napp_id = \"*\"\naudience = \" jitsi\"\n", &[]);
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["jitsi.app_id", "jitsi.audience"]);
+    }
+}

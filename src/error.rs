@@ -1,0 +1,49 @@
+//! The one error type of request handling, named by cause.
+//!
+//! Handlers return `Result<Response, Error>`; [`crate::http::response`] turns
+//! an `Err` into the answer the client sees, in one place. Messages of 4xx
+//! errors are written for the person who sent the request and must say what
+//! to do; 5xx details go to the log, never to the client.
+
+use crate::jitsi::MintError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("there is nothing at this address; check the link")]
+    NotFound,
+    #[error("this address does not accept {method} requests; use {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body is larger than {limit} bytes; send less")]
+    PayloadTooLarge { limit: usize },
+    #[error("you may not do this")]
+    Forbidden,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] StoreError),
+    #[error(transparent)]
+    Mint(#[from] MintError),
+}
+
+impl Error {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            Error::NotFound => S::NOT_FOUND,
+            Error::MethodNotAllowed { .. } => S::METHOD_NOT_ALLOWED,
+            Error::BadRequest(_) => S::BAD_REQUEST,
+            Error::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            Error::Forbidden => S::FORBIDDEN,
+            Error::Conflict(_) => S::CONFLICT,
+            Error::Db(StoreError::Closed) => S::SERVICE_UNAVAILABLE,
+            Error::Db(_) | Error::Mint(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The result of a handler.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,4 @@
+//! Request handlers: `async fn(&State, ..) -> Result<Response>`. They call the
+//! domain and the store; they never write SQL or parse paths.
+
+pub mod health;

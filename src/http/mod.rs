@@ -1,0 +1,8 @@
+//! The HTTP face of bedside: a raw hyper 1 server, one router, thin handlers.
+
+mod handlers;
+pub mod response;
+pub mod router;
+pub mod server;
+
+pub use server::serve;

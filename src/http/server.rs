@@ -1,0 +1,146 @@
+//! The accept loop, per-request plumbing and graceful shutdown.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::handlers;
+use super::response::{self, Response};
+use super::router::{Route, route};
+use crate::State;
+use crate::error::Error;
+
+/// The largest request body accepted. Forms are small; anything bigger is a
+/// mistake or an attack.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The most header bytes read for one request (hyper answers 431 beyond).
+const MAX_HEADER_BUF: usize = 64 * 1024;
+
+/// A client that has not sent its headers by then is disconnected.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` is cancelled, then stops accepting, lets requests
+/// in flight finish for up to `grace`, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let state = state.clone();
+        let service = service_fn(move |request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BUF)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all requests finished"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period were cut off");
+        }
+    }
+}
+
+/// One request, start to finish: route, read the capped body, dispatch,
+/// turn errors into responses, add the common headers, log one line.
+async fn handle(state: &State, request: http::Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let (route, pattern) = route(&method, request.uri().path());
+    let mut response = match read_body(request).await {
+        Ok(request) => dispatch(state, route, request).await,
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| response::from_error(&e));
+    response::add_security_headers(
+        &mut response,
+        state.config.server.public_url.starts_with("https://"),
+    );
+    // The route pattern, never the path or query: those carry codes.
+    tracing::info!(
+        method = %method,
+        route = pattern,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+async fn dispatch(
+    state: &State,
+    route: Route,
+    request: http::Request<Bytes>,
+) -> Result<Response, Error> {
+    match route {
+        Route::Health => handlers::health::health_show(state).await,
+        Route::MethodNotAllowed { allow } => Err(Error::MethodNotAllowed {
+            method: request.method().to_string(),
+            allow,
+        }),
+        Route::NotFound => Err(Error::NotFound),
+    }
+}
+
+/// Reads the whole body, refusing more than [`MAX_BODY`] bytes — at once
+/// when `Content-Length` says so, otherwise as soon as the stream exceeds it.
+async fn read_body(request: http::Request<Incoming>) -> Result<http::Request<Bytes>, Error> {
+    let too_large = Error::PayloadTooLarge { limit: MAX_BODY };
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY as u64) {
+        return Err(too_large);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large),
+        Err(_) => {
+            return Err(Error::BadRequest(
+                "the request body could not be read completely; send it again".into(),
+            ));
+        }
+    };
+    Ok(http::Request::from_parts(parts, bytes))
+}

@@ -1,0 +1,495 @@
+//! Minting the JWTs that Jitsi's Prosody accepts.
+//!
+//! The rules, from Prosody's `token/util.lib.lua` and `luajwtjitsi.lib.lua`:
+//! header `typ` exactly `"JWT"` and `alg` the one Prosody is configured
+//! with; `iss` = app id, `aud` a *string*, `sub` = XMPP domain or tenant,
+//! `room` = the room name as Prosody sees it, `nbf`/`exp` JSON numbers
+//! checked with no leeway (and a token without `exp` never expires, so it is
+//! always set). `context.user` fields are all strings and never carry an
+//! e-mail address: they are shown to everyone in the call.
+//!
+//! Moderation is stated twice because the community plugins read different
+//! places: `token_moderation` reads the top-level boolean `moderator`,
+//! `token_affiliation` reads `context.user.affiliation` / `.moderator`.
+
+use jiff::{SignedDuration, Timestamp};
+use jsonwebtoken::{EncodingKey, Header};
+use serde::Serialize;
+
+use super::keys::AppSecret;
+use super::room::RoomName;
+use crate::config::{Algorithm, JitsiConfig};
+
+/// The longest a token may be valid. A visit or instant meeting lasts hours
+/// at most; Prosody has no revocation and no replay check, so a longer token
+/// would be a standing key to the room.
+pub const MAX_VALIDITY: SignedDuration = SignedDuration::from_hours(24);
+
+/// Longest display name; Jitsi shows it on a tile.
+const MAX_NAME_CHARS: usize = 100;
+
+/// Who is joining, as other participants will see them.
+#[derive(Debug, Clone)]
+pub struct TokenUser {
+    id: String,
+    name: String,
+}
+
+/// Why a user could not be put in a token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UserError {
+    #[error("the display name is empty; give the name people in the call should see")]
+    EmptyName,
+    #[error("the display name is longer than {MAX_NAME_CHARS} characters")]
+    LongName,
+    #[error("the display name contains control characters or line breaks")]
+    ControlInName,
+    #[error(
+        "the display name looks like an e-mail address; tokens are shown to everyone in the call, so use a name or a label such as \"Tablet 3\""
+    )]
+    EmailAsName,
+    #[error("the user id must be 1 to 64 printable ASCII characters")]
+    BadId,
+}
+
+impl TokenUser {
+    /// A user with a stable `id` (not personal: e.g. `tablet-3`) and a
+    /// display `name`.
+    pub fn new(id: &str, name: &str) -> Result<TokenUser, UserError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(UserError::EmptyName);
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(UserError::LongName);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(UserError::ControlInName);
+        }
+        if looks_like_email(name) {
+            return Err(UserError::EmailAsName);
+        }
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(UserError::BadId);
+        }
+        Ok(TokenUser {
+            id: id.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    s.split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+}
+
+/// What the holder may do in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Tablets and staff: may moderate.
+    Moderator,
+    /// Families and instant-meeting guests.
+    Guest,
+}
+
+/// One permission to enter one room during one window.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    pub room: &'a RoomName,
+    pub user: &'a TokenUser,
+    pub role: Role,
+    /// The first instant the token is accepted.
+    pub not_before: Timestamp,
+    /// The first instant the token is refused again.
+    pub expires: Timestamp,
+}
+
+/// Why a token was not minted.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("the token would expire before it becomes valid")]
+    EmptyWindow,
+    #[error("a token may be valid for at most {MAX_VALIDITY:#}")]
+    TooLong,
+    #[error("signing the token failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    room: &'a str,
+    /// Not checked by Prosody; kept for the hospital's own audit of tokens.
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    moderator: bool,
+    context: Context<'a>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    user: ContextUser<'a>,
+}
+
+#[derive(Serialize)]
+struct ContextUser<'a> {
+    id: &'a str,
+    name: &'a str,
+    /// A string, like every `context.user` field ("true"/"false").
+    moderator: &'static str,
+    /// Read by the `token_affiliation` plugin.
+    affiliation: &'static str,
+}
+
+/// Holds the prepared key and the fixed claims; shared by everything that
+/// mints, so every token in the system is made the same way.
+pub struct Minter {
+    header: Header,
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+    subject: String,
+    join_base: String,
+}
+
+impl std::fmt::Debug for Minter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minter")
+            .field("alg", &self.header.alg)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Minter {
+    pub fn new(config: &JitsiConfig, secret: &AppSecret) -> Minter {
+        let alg = match config.algorithm {
+            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+            Algorithm::HS384 => jsonwebtoken::Algorithm::HS384,
+            Algorithm::HS512 => jsonwebtoken::Algorithm::HS512,
+        };
+        // Header::new sets typ "JWT", the exact string Prosody requires.
+        let header = Header::new(alg);
+        let subject = config
+            .tenant
+            .clone()
+            .unwrap_or_else(|| config.xmpp_domain.clone());
+        let join_base = match &config.tenant {
+            Some(t) => format!("{}/{t}", config.public_url),
+            None => config.public_url.clone(),
+        };
+        Minter {
+            header,
+            key: EncodingKey::from_secret(secret.expose()),
+            issuer: config.app_id.clone(),
+            audience: config.audience.clone(),
+            subject,
+            join_base,
+        }
+    }
+
+    /// Signs a token for exactly this grant. `now` is the issue time.
+    pub fn mint(&self, grant: &Grant<'_>, now: Timestamp) -> Result<String, MintError> {
+        if grant.expires <= grant.not_before {
+            return Err(MintError::EmptyWindow);
+        }
+        if grant.expires.duration_since(grant.not_before) > MAX_VALIDITY {
+            return Err(MintError::TooLong);
+        }
+        let moderator = grant.role == Role::Moderator;
+        let claims = Claims {
+            iss: &self.issuer,
+            aud: &self.audience,
+            sub: &self.subject,
+            room: grant.room.as_str(),
+            iat: now.as_second(),
+            nbf: grant.not_before.as_second(),
+            exp: grant.expires.as_second(),
+            moderator,
+            context: Context {
+                user: ContextUser {
+                    id: &grant.user.id,
+                    name: &grant.user.name,
+                    moderator: if moderator { "true" } else { "false" },
+                    affiliation: if moderator { "owner" } else { "member" },
+                },
+            },
+        };
+        Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
+    }
+
+    /// The address that takes the holder straight into the room:
+    /// `https://<jitsi>[/<tenant>]/<room>#jwt=<token>`. The token rides in the
+    /// fragment, which browsers never send to a server or in a Referer.
+    pub fn join_url(&self, grant: &Grant<'_>, now: Timestamp) -> Result<String, MintError> {
+        let token = self.mint(grant, now)?;
+        Ok(format!(
+            "{}/{}#jwt={token}",
+            self.join_base,
+            grant.room.as_str()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each test decodes the token by hand and checks the signature with ring
+    //! directly, independent of jsonwebtoken, the way Prosody would.
+
+    use super::*;
+    use crate::config::{Config, Env};
+    use data_encoding::BASE64URL_NOPAD;
+    use serde_json::Value;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn minter(vars: &[(&str, &str)]) -> Minter {
+        let env: Env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = Config::load(None, &env).unwrap();
+        Minter::new(&config.jitsi, &AppSecret::from_bytes(SECRET.to_vec()))
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    struct Decoded {
+        header: Value,
+        claims: Value,
+    }
+
+    /// Splits, decodes and verifies a token with ring's HMAC; None if the
+    /// signature does not verify.
+    fn verify(token: &str, alg: ring::hmac::Algorithm, secret: &[u8]) -> Option<Decoded> {
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "a JWS compact token has three parts");
+        let signing_input = format!("{}.{}", parts[0], parts[1]);
+        let signature = BASE64URL_NOPAD.decode(parts[2].as_bytes()).ok()?;
+        let key = ring::hmac::Key::new(alg, secret);
+        ring::hmac::verify(&key, signing_input.as_bytes(), &signature).ok()?;
+        let json = |p: &str| -> Value {
+            serde_json::from_slice(&BASE64URL_NOPAD.decode(p.as_bytes()).unwrap()).unwrap()
+        };
+        Some(Decoded {
+            header: json(parts[0]),
+            claims: json(parts[1]),
+        })
+    }
+
+    fn grant<'a>(room: &'a RoomName, user: &'a TokenUser, role: Role) -> Grant<'a> {
+        Grant {
+            room,
+            user,
+            role,
+            not_before: t("2026-11-22T14:00:00Z"),
+            expires: t("2026-11-22T14:30:00Z"),
+        }
+    }
+
+    fn mint_default(role: Role) -> (String, RoomName) {
+        let room = RoomName::parse("abc123").unwrap();
+        let user = TokenUser::new("tablet-3", "Tablet 3").unwrap();
+        let token = minter(&[])
+            .mint(&grant(&room, &user, role), t("2026-11-22T13:55:00Z"))
+            .unwrap();
+        (token, room)
+    }
+
+    #[test]
+    fn header_is_typ_jwt_and_the_configured_alg() {
+        let (token, _) = mint_default(Role::Guest);
+        let d = verify(&token, ring::hmac::HMAC_SHA256, SECRET).expect("signature");
+        assert_eq!(d.header["typ"], "JWT");
+        assert_eq!(d.header["alg"], "HS256");
+
+        let room = RoomName::parse("abc123").unwrap();
+        let user = TokenUser::new("x", "Tablet 3").unwrap();
+        for (alg, ring_alg) in [
+            ("HS384", ring::hmac::HMAC_SHA384),
+            ("HS512", ring::hmac::HMAC_SHA512),
+        ] {
+            let m = minter(&[("BEDSIDE_JITSI_ALGORITHM", alg)]);
+            let token = m
+                .mint(&grant(&room, &user, Role::Guest), t("2026-11-22T14:00:00Z"))
+                .unwrap();
+            let d = verify(&token, ring_alg, SECRET).expect(alg);
+            assert_eq!(d.header["alg"], alg);
+            assert_eq!(d.header["typ"], "JWT");
+        }
+    }
+
+    #[test]
+    fn claims_follow_prosodys_rules() {
+        let (token, room) = mint_default(Role::Guest);
+        let c = verify(&token, ring::hmac::HMAC_SHA256, SECRET)
+            .unwrap()
+            .claims;
+        assert_eq!(c["iss"], "bedside");
+        assert!(c["aud"].is_string(), "aud must be a string, not an array");
+        assert_eq!(c["aud"], "jitsi");
+        assert_eq!(c["sub"], "meet.jitsi");
+        assert_eq!(c["room"], room.as_str());
+        assert!(
+            c["nbf"].is_i64() && c["exp"].is_i64(),
+            "nbf/exp are numbers"
+        );
+        assert_eq!(c["nbf"], t("2026-11-22T14:00:00Z").as_second());
+        assert_eq!(c["exp"], t("2026-11-22T14:30:00Z").as_second());
+        assert_eq!(c["iat"], t("2026-11-22T13:55:00Z").as_second());
+    }
+
+    #[test]
+    fn the_room_claim_is_the_lower_case_room_and_never_a_wildcard() {
+        let rng = ring::rand::SystemRandom::new();
+        let m = minter(&[]);
+        let user = TokenUser::new("x", "Tablet 3").unwrap();
+        for _ in 0..50 {
+            let room = RoomName::generate(&rng).unwrap();
+            let token = m
+                .mint(&grant(&room, &user, Role::Guest), t("2026-11-22T14:00:00Z"))
+                .unwrap();
+            let c = verify(&token, ring::hmac::HMAC_SHA256, SECRET)
+                .unwrap()
+                .claims;
+            let claim = c["room"].as_str().unwrap();
+            assert_eq!(claim, room.as_str());
+            assert_eq!(claim, claim.to_lowercase());
+            assert_ne!(claim, "*");
+            assert!(c["context"].get("room").is_none(), "no regex rooms");
+        }
+        // `*` cannot even be expressed as a room name.
+        assert!(RoomName::parse("*").is_err());
+    }
+
+    #[test]
+    fn sub_is_the_tenant_when_one_is_set_and_the_url_has_it() {
+        let m = minter(&[
+            ("BEDSIDE_JITSI_TENANT", "hospital"),
+            ("BEDSIDE_JITSI_PUBLIC_URL", "https://meet.example.org/"),
+        ]);
+        let room = RoomName::parse("abc123").unwrap();
+        let user = TokenUser::new("x", "Tablet 3").unwrap();
+        let g = grant(&room, &user, Role::Guest);
+        let url = m.join_url(&g, t("2026-11-22T14:00:00Z")).unwrap();
+        let (base, token) = url.split_once("#jwt=").unwrap();
+        assert_eq!(base, "https://meet.example.org/hospital/abc123");
+        let c = verify(token, ring::hmac::HMAC_SHA256, SECRET)
+            .unwrap()
+            .claims;
+        assert_eq!(c["sub"], "hospital");
+    }
+
+    #[test]
+    fn join_url_carries_the_token_in_the_fragment_only() {
+        let m = minter(&[]);
+        let room = RoomName::parse("abc123").unwrap();
+        let user = TokenUser::new("x", "Tablet 3").unwrap();
+        let url = m
+            .join_url(&grant(&room, &user, Role::Guest), t("2026-11-22T14:00:00Z"))
+            .unwrap();
+        assert!(
+            url.starts_with("https://localhost:8443/abc123#jwt=ey"),
+            "{url}"
+        );
+        assert!(!url.contains('?'));
+    }
+
+    #[test]
+    fn moderator_is_stated_consistently_in_both_places() {
+        for (role, top, user, affiliation) in [
+            (Role::Moderator, true, "true", "owner"),
+            (Role::Guest, false, "false", "member"),
+        ] {
+            let (token, _) = mint_default(role);
+            let c = verify(&token, ring::hmac::HMAC_SHA256, SECRET)
+                .unwrap()
+                .claims;
+            assert_eq!(c["moderator"], top);
+            assert_eq!(c["context"]["user"]["moderator"], user);
+            assert_eq!(c["context"]["user"]["affiliation"], affiliation);
+        }
+    }
+
+    #[test]
+    fn context_user_holds_only_strings_and_no_email() {
+        let (token, _) = mint_default(Role::Guest);
+        let c = verify(&token, ring::hmac::HMAC_SHA256, SECRET)
+            .unwrap()
+            .claims;
+        let user = c["context"]["user"].as_object().unwrap();
+        assert!(user.values().all(Value::is_string), "{user:?}");
+        assert!(!user.contains_key("email"));
+        assert_eq!(user["name"], "Tablet 3");
+        assert_eq!(user["id"], "tablet-3");
+        assert_eq!(
+            TokenUser::new("x", "anna.example@example.org").unwrap_err(),
+            UserError::EmailAsName
+        );
+        assert!(!token.contains("@"));
+    }
+
+    #[test]
+    fn a_tampered_token_or_wrong_secret_fails_verification() {
+        let (token, _) = mint_default(Role::Guest);
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut claims: Value =
+            serde_json::from_slice(&BASE64URL_NOPAD.decode(parts[1].as_bytes()).unwrap()).unwrap();
+        claims["room"] = "otherroom".into();
+        claims["exp"] = (claims["exp"].as_i64().unwrap() + 3600).into();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            BASE64URL_NOPAD.encode(claims.to_string().as_bytes()),
+            parts[2]
+        );
+        assert!(verify(&forged, ring::hmac::HMAC_SHA256, SECRET).is_none());
+        assert!(
+            verify(
+                &token,
+                ring::hmac::HMAC_SHA256,
+                b"another secret of at least 32 bytes!"
+            )
+            .is_none()
+        );
+        assert!(verify(&token, ring::hmac::HMAC_SHA256, SECRET).is_some());
+    }
+
+    #[test]
+    fn windows_must_be_non_empty_and_bounded() {
+        let m = minter(&[]);
+        let room = RoomName::parse("abc123").unwrap();
+        let user = TokenUser::new("x", "Tablet 3").unwrap();
+        let mut g = grant(&room, &user, Role::Guest);
+        g.expires = g.not_before;
+        assert!(matches!(
+            m.mint(&g, g.not_before),
+            Err(MintError::EmptyWindow)
+        ));
+        g.expires = g.not_before + SignedDuration::from_hours(25);
+        assert!(matches!(m.mint(&g, g.not_before), Err(MintError::TooLong)));
+    }
+
+    #[test]
+    fn display_names_are_checked() {
+        assert_eq!(TokenUser::new("x", "  ").unwrap_err(), UserError::EmptyName);
+        assert_eq!(
+            TokenUser::new("x", "a\nb").unwrap_err(),
+            UserError::ControlInName
+        );
+        assert_eq!(
+            TokenUser::new("x", &"n".repeat(101)).unwrap_err(),
+            UserError::LongName
+        );
+        assert_eq!(TokenUser::new("", "Ok").unwrap_err(), UserError::BadId);
+        assert_eq!(TokenUser::new("x", " Bed 12 ").unwrap().name, "Bed 12");
+    }
+}

@@ -1,0 +1,147 @@
+//! bedside: booked video visits on hospital wards, beside the hospital's own
+//! Jitsi Meet.
+//!
+//! [`run`] is the whole service: production binds the configured address
+//! and passes the listener in; tests bind `127.0.0.1:0` and do the same.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod jitsi;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::jitsi::Minter;
+use crate::jitsi::keys::{self, SecretError};
+use crate::store::{Store, StoreError};
+
+/// What every request handler can reach.
+pub struct State {
+    pub config: Config,
+    pub store: Store,
+    pub minter: Minter,
+    pub clock: Arc<dyn Clock>,
+    pub rng: ring::rand::SystemRandom,
+}
+
+/// Why bedside could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "server.data_dir: cannot create {path}: {source}; create it yourself or choose a \
+         writable directory"
+    )]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("server.data_dir: {0}")]
+    Store(#[from] StoreError),
+    #[error("startup was interrupted")]
+    Interrupted,
+}
+
+/// Creates the data directory, the secret (first start only) and the
+/// migrated database. Blocking.
+pub fn prepare(config: &Config) -> Result<(Store, Minter), StartError> {
+    create_data_dir(config)?;
+    let secret = keys::load(&config.jitsi, true)?;
+    let minter = Minter::new(&config.jitsi, &secret);
+    let store = Store::open(&config.db_path())?;
+    Ok((store, minter))
+}
+
+/// Creates the data directory readable by bedside's user only (mode 0700),
+/// and the database file with mode 0600 before SQLite first opens it:
+/// SQLite gives its `-wal` and `-shm` files the database file's mode.
+pub fn create_data_dir(config: &Config) -> Result<(), StartError> {
+    let dir = &config.server.data_dir;
+    let failed = |source| StartError::DataDir {
+        path: dir.clone(),
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        builder.mode(0o700);
+        builder.create(dir).map_err(failed)?;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(config.db_path())
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    builder.create(dir).map_err(failed)?;
+    Ok(())
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with a chosen clock, so tests can move time.
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> Result<(), StartError> {
+    let prepared = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || prepare(&config))
+            .await
+            .map_err(|_| StartError::Interrupted)??
+    };
+    let (store, minter) = prepared;
+    let data_dir = std::fs::canonicalize(&config.server.data_dir)
+        .unwrap_or_else(|_| config.server.data_dir.clone());
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.server.listen.to_string());
+    tracing::info!(
+        listen = %address,
+        data_dir = %data_dir.display(),
+        "bedside is listening on http://{address} with its data in {}",
+        data_dir.display()
+    );
+    let grace = config.server.shutdown_grace;
+    let state = Arc::new(State {
+        config,
+        store: store.clone(),
+        minter,
+        clock,
+        rng: ring::rand::SystemRandom::new(),
+    });
+    http::serve(listener, state, shutdown, grace).await;
+    // Let queued writes finish and checkpoint the WAL before returning.
+    let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    tracing::info!("bedside stopped");
+    Ok(())
+}

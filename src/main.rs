@@ -1,0 +1,29 @@
+//! The `bedside` binary: parse arguments, set up logging, hand over to the library.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = bedside::cli::Cli::parse();
+    init_logging();
+    bedside::cli::run(cli)
+}
+
+/// Logs go to stderr (stdout is for command output such as `bedside token`).
+/// `BEDSIDE_LOG` filters (default `info`); `BEDSIDE_LOG_FORMAT=json` gives
+/// one JSON object per line for log collectors.
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("BEDSIDE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if std::env::var("BEDSIDE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

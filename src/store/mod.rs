@@ -1,0 +1,296 @@
+//! The SQLite store: connection setup, migrations, one writer and a few readers.
+//!
+//! SQLite has exactly one writer at a time. Instead of many connections that
+//! race for the write lock (and sleep in the busy handler while readers
+//! starve), every write goes to one dedicated thread that owns the only
+//! writing connection and runs each job in a `BEGIN IMMEDIATE` transaction.
+//! Reads run on a small set of read-only connections on tokio's blocking
+//! pool. No rusqlite call ever runs on an async worker thread.
+//!
+//! Durability: WAL with `synchronous=FULL`, so a write acknowledged is a
+//! write kept, even across a power cut.
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::oneshot;
+
+pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
+
+/// How long a connection waits for a lock before giving up. Only the
+/// checkpoint and other processes (CLI commands, backups) contend with the
+/// writer thread, so this is a ceiling that is rarely approached.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections kept open for reuse; more are opened when needed.
+const IDLE_READERS: usize = 4;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database {path} has schema version {found}, but this bedside knows only up to \
+         {known}: it was written by a newer bedside. Run that version, or restore a backup \
+         made with this one"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "the database could not be put in WAL mode (it reported '{0}'); is it on a network file system?"
+    )]
+    NoWal(String),
+    #[error("the database is closed")]
+    Closed,
+    #[error("cannot start the database writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    ///
+    /// Blocking: call it before serving, or on the blocking pool.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NoWal(mode));
+        }
+        let applied = migrations::migrate(&mut conn, path)?;
+        if applied > 0 {
+            tracing::info!(applied, version = SCHEMA_VERSION, "database migrated");
+        }
+
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let thread = std::thread::Builder::new()
+            .name("bedside-db-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(StoreError::Thread)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(thread)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer thread and
+    /// commits it; an `Err` from `f` rolls everything back.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let outcome = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            let _ = done.send(outcome);
+        });
+        {
+            let writer = lock(&self.inner.writer);
+            writer
+                .as_ref()
+                .ok_or(StoreError::Closed)?
+                .send(job)
+                .map_err(|_| StoreError::Closed)?;
+        }
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match lock(&inner.readers).pop() {
+                Some(c) => c,
+                None => open_reader(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut idle = lock(&inner.readers);
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+            Ok(result?)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Finishes queued writes, checkpoints the WAL into the main file and
+    /// closes the writer. Later writes fail with [`StoreError::Closed`].
+    pub fn close(&self) {
+        lock(&self.inner.writer).take();
+        lock(&self.inner.readers).clear();
+        if let Some(thread) = lock(&self.inner.writer_thread).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(job) = jobs.recv() {
+        job(&mut conn);
+    }
+    // All senders are gone: the server is shutting down. Fold the WAL back
+    // into the database so the file on disk is complete on its own.
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL is replayed at next start");
+    }
+}
+
+/// The settings every connection needs. `secure_delete` makes deleted
+/// personal data unreadable in free pages, not just unlinked.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// What `bedside check` reports about a database, without changing it.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The schema version found.
+    pub version: i64,
+    /// `PRAGMA quick_check`'s answer; `ok` when healthy.
+    pub quick_check: String,
+}
+
+/// Opens the database read-only and reports its version and health.
+pub fn inspect(path: &Path) -> Result<Inspection, StoreError> {
+    let conn = open_reader(path)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let quick_check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    Ok(Inspection {
+        version,
+        quick_check,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_commit_and_errors_roll_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|tx| tx.execute("INSERT INTO meta VALUES ('a', '1')", []))
+            .await
+            .unwrap();
+        let failed = store
+            .write(|tx| {
+                tx.execute("INSERT INTO meta VALUES ('b', '2')", [])?;
+                tx.execute("INSERT INTO meta VALUES ('a', 'dup')", [])
+            })
+            .await;
+        assert!(failed.is_err());
+        let keys: Vec<String> = store
+            .read(|c| {
+                c.prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn connections_use_wal_full_sync_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (mode, sync, fk, sd): (String, i64, i64, i64) = store
+            .read(|c| {
+                Ok((
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA secure_delete", [], |r| r.get(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!((mode.as_str(), sync, fk, sd), ("wal", 2, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn close_checkpoints_and_refuses_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|tx| tx.execute("INSERT INTO meta VALUES ('k', 'v')", []))
+            .await
+            .unwrap();
+        store.close();
+        let wal = std::fs::metadata(dir.path().join("t.db-wal")).map(|m| m.len());
+        assert!(matches!(wal, Ok(0) | Err(_)), "WAL left with {wal:?} bytes");
+        let again = store.write(|tx| tx.execute("DELETE FROM meta", [])).await;
+        assert!(matches!(again, Err(StoreError::Closed)));
+        assert_eq!(inspect(&path).unwrap().quick_check, "ok");
+    }
+}
