@@ -20,6 +20,9 @@ fn init_logging() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
+        // When stderr is gone (a closed pipe), reporting the failed write
+        // with eprintln! would panic the task that logged: drop logs instead.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     if std::env::var("BEDSIDE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

@@ -54,16 +54,19 @@ pub fn run(config_file: Option<&Path>) -> ExitCode {
 
 /// Cancels `shutdown` at the first SIGTERM (systemd, docker stop) or Ctrl-C.
 async fn stop_on_signal(shutdown: CancellationToken) {
+    // Whatever happens in this task, its end means shutdown.
+    let _cancel_on_exit = shutdown.drop_guard();
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => tracing::info!("Ctrl-C received"),
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                }
+                let which = tokio::select! {
+                    _ = ctrl_c => "Ctrl-C",
+                    _ = term.recv() => "SIGTERM",
+                };
+                tracing::info!("{which} received");
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops bedside");
@@ -73,5 +76,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    shutdown.cancel();
 }

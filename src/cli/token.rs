@@ -38,7 +38,7 @@ fn parse_room(s: &str) -> Result<RoomName, String> {
 fn parse_validity(s: &str) -> Result<SignedDuration, String> {
     let d: SignedDuration = s
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration; write e.g. 30m, 90m or 2h"))?;
+        .map_err(|_| format!("'{s}' is not a duration; write e.g. 30m, 90m or 2h (1m to 24h)"))?;
     if d < SignedDuration::from_mins(1) || d > MAX_VALIDITY {
         return Err(format!("'{s}' is out of range; use between 1m and 24h"));
     }

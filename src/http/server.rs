@@ -24,8 +24,9 @@ use crate::error::Error;
 /// mistake or an attack.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The most header bytes read for one request (hyper answers 431 beyond).
-const MAX_HEADER_BUF: usize = 64 * 1024;
+/// The most bytes of request line and headers (hyper answers 431 beyond).
+/// Browsers send a few KiB; nginx's default limit is 4 × 8 KiB.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// A client that has not sent its headers by then is disconnected.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,7 +61,7 @@ pub async fn serve(
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .max_buf_size(MAX_HEADER_BUF)
+            .max_header_size(MAX_HEADER_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -1,0 +1,103 @@
+//! Shared test plumbing: a real bedside on 127.0.0.1:0 over a real SQLite
+//! file in a temp dir, and a small real HTTP/1.1 client.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bedside::config::{Config, Env};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running server and the directory that holds its data.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), bedside::StartError>>,
+}
+
+/// The configuration tests use: defaults, with the data in `data_dir`.
+pub fn config_for(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
+    let mut env = Env::new();
+    env.insert("BEDSIDE_DATA_DIR".into(), data_dir.display().to_string());
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Config::load(None, &env).expect("test config is valid")
+}
+
+impl TestServer {
+    /// Starts bedside on a fresh port with its data in `data_dir`.
+    pub async fn start(data_dir: &Path) -> TestServer {
+        Self::start_with(config_for(data_dir, &[])).await
+    }
+
+    pub async fn start_with(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let data_dir = config.server.data_dir.clone();
+        let task = tokio::spawn(bedside::run(config, listener, shutdown.clone()));
+        let server = TestServer {
+            addr,
+            data_dir,
+            shutdown,
+            task,
+        };
+        // Ready when /healthz answers (the listener queues connections meanwhile).
+        let (status, _, _) = server.get("/healthz").await;
+        assert_eq!(status, 200, "server did not come up healthy");
+        server
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    pub async fn get(&self, path: &str) -> (http::StatusCode, http::HeaderMap, String) {
+        request(self.addr, http::Method::GET, path, &[], Bytes::new()).await
+    }
+}
+
+/// Sends one request on a new connection and returns status, headers, body.
+pub async fn request(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (http::StatusCode, http::HeaderMap, String) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let response = sender
+        .send_request(builder.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Opens the database file directly, as an auditor would.
+pub fn open_db(data_dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(data_dir.join("bedside.db")).unwrap()
+}
