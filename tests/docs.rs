@@ -20,7 +20,12 @@ fn the_readme_starts_with_the_run_and_test_commands_and_ci_runs_the_test_one() {
         .collect();
     assert_eq!(first_block, ["cargo run --release -- serve", "cargo test"]);
     let ci = read(".ci/run");
-    assert!(ci.lines().any(|l| l.trim() == "cargo test"), "{ci}");
+    assert!(ci.contains("set -euo pipefail"), "{ci}");
+    assert!(
+        ci.lines()
+            .any(|l| l == "cargo test" || l.starts_with("cargo test 2>&1 |")),
+        "{ci}"
+    );
 }
 
 #[test]

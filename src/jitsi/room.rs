@@ -50,6 +50,14 @@ impl RoomName {
     }
 
     /// Checks a name typed by a person (e.g. `bedside token --room`).
+    ///
+    /// ```
+    /// use bedside::jitsi::RoomName;
+    /// assert_eq!(RoomName::parse("ward3-bed12").unwrap().as_str(), "ward3-bed12");
+    /// // Prosody would compare "ward3" with a claim of "Ward3": refused, with a hint.
+    /// let err = RoomName::parse("Ward3").unwrap_err().to_string();
+    /// assert!(err.ends_with("try 'ward3'"));
+    /// ```
     pub fn parse(name: &str) -> Result<RoomName, RoomNameError> {
         if name.is_empty() {
             return Err(RoomNameError::Empty);
