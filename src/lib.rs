@@ -9,8 +9,10 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod jitsi;
 pub mod store;
 

@@ -20,6 +20,78 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT INTO meta (key, value)
         VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));",
+    // 2: wards, tablets, patients, family contacts, bookings, API keys.
+    // Times are UTC seconds since the epoch, always set by the server.
+    // Codes and keys are stored only as SHA-256 hashes.
+    "CREATE TABLE units (
+        id                   INTEGER PRIMARY KEY,
+        name                 TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        time_zone            TEXT NOT NULL,
+        visiting_hours       TEXT NOT NULL,
+        slot_minutes         INTEGER NOT NULL CHECK (slot_minutes BETWEEN 5 AND 240),
+        buffer_minutes       INTEGER NOT NULL CHECK (buffer_minutes BETWEEN 0 AND 120),
+        horizon_days         INTEGER NOT NULL CHECK (horizon_days BETWEEN 0 AND 60),
+        max_visits_per_day   INTEGER NOT NULL CHECK (max_visits_per_day BETWEEN 1 AND 20),
+        early_join_minutes   INTEGER NOT NULL CHECK (early_join_minutes BETWEEN 0 AND 60),
+        grace_minutes        INTEGER NOT NULL CHECK (grace_minutes BETWEEN 0 AND 60),
+        family_display       TEXT NOT NULL CHECK (family_display IN ('name', 'label')),
+        created_at           INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE tablets (
+        id         INTEGER PRIMARY KEY,
+        unit_id    INTEGER NOT NULL REFERENCES units (id),
+        label      TEXT NOT NULL,
+        active     INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        UNIQUE (unit_id, label)
+    ) STRICT;
+    CREATE TABLE patients (
+        id            INTEGER PRIMARY KEY,
+        unit_id       INTEGER NOT NULL REFERENCES units (id),
+        label         TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('active', 'discharged')),
+        invite_hash   BLOB NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        discharged_at INTEGER
+    ) STRICT;
+    CREATE INDEX patients_unit ON patients (unit_id, status);
+    CREATE TABLE contacts (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        email           TEXT NOT NULL,
+        email_key       TEXT NOT NULL UNIQUE,
+        language        TEXT NOT NULL,
+        consent_at      INTEGER NOT NULL,
+        privacy_version TEXT NOT NULL,
+        created_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE bookings (
+        id           INTEGER PRIMARY KEY,
+        patient_id   INTEGER NOT NULL REFERENCES patients (id),
+        contact_id   INTEGER REFERENCES contacts (id),
+        tablet_id    INTEGER NOT NULL REFERENCES tablets (id),
+        starts_at    INTEGER NOT NULL,
+        ends_at      INTEGER NOT NULL CHECK (ends_at > starts_at),
+        room         TEXT NOT NULL UNIQUE,
+        visit_hash   BLOB NOT NULL UNIQUE,
+        status       TEXT NOT NULL CHECK (status IN
+                         ('booked', 'cancelled', 'done', 'no-show', 'patient-unavailable')),
+        cancelled_by TEXT CHECK (cancelled_by IN ('family', 'staff', 'discharge', 'api')),
+        created_at   INTEGER NOT NULL,
+        cancelled_at INTEGER
+    ) STRICT;
+    -- The last guard against double booking: one live booking per tablet and start.
+    CREATE UNIQUE INDEX bookings_tablet_start ON bookings (tablet_id, starts_at)
+        WHERE status IN ('booked', 'done', 'no-show');
+    CREATE INDEX bookings_patient ON bookings (patient_id, starts_at);
+    CREATE INDEX bookings_time ON bookings (starts_at);
+    CREATE TABLE api_keys (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        key_hash   BLOB NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) STRICT;",
 ];
 
 /// The schema version this binary writes.

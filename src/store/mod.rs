@@ -10,7 +10,11 @@
 //! Durability: WAL with `synchronous=FULL`, so a write acknowledged is a
 //! write kept, even across a power cut.
 
+pub mod apikeys;
+pub mod bookings;
 mod migrations;
+pub mod patients;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};

@@ -1,0 +1,373 @@
+//! Booking a visit, cancelling it, and where a visit link stands in time.
+
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use ring::rand::SecureRandom;
+use rusqlite::Connection;
+
+use super::codes::Code;
+use super::slots::{self, Busy, Slot};
+use super::unit::{self, Unit};
+use super::{DomainError, short_text};
+use crate::i18n::Lang;
+use crate::jitsi::RoomName;
+use crate::store::bookings::{self as q, BookingRow, ContactRow, NewBookingRow};
+use crate::store::patients::PatientRow;
+use crate::store::units as uq;
+
+/// The version of the privacy statement a family accepts when booking.
+/// Change it whenever the statement's substance changes.
+pub const PRIVACY_VERSION: &str = "2026-11";
+
+/// The longest e-mail address SMTP can carry (RFC 5321 §4.5.3.1: 254 in a path).
+const MAX_EMAIL: usize = 254;
+
+/// What a family (or a hospital system on their behalf) gives to book.
+#[derive(Debug, Clone)]
+pub struct BookingRequest {
+    /// The chosen slot's start, seconds since the epoch (as offered).
+    pub slot_start: i64,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub consent: bool,
+}
+
+/// A booking just made. The visit code is shown this once; only its hash is kept.
+#[derive(Debug)]
+pub struct Booked {
+    pub id: i64,
+    pub visit: Code,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub tablet_label: String,
+}
+
+/// One slot as offered, with how many tablets are still free.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer {
+    pub slot: Slot,
+    pub free: usize,
+}
+
+/// Active tablets and live bookings around the unit's slots.
+fn occupancy(
+    conn: &Connection,
+    unit: &Unit,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<(Vec<i64>, Vec<Busy>), DomainError> {
+    let active: Vec<i64> = uq::tablets_of_unit(conn, unit.id)?
+        .into_iter()
+        .filter(|t| t.active)
+        .map(|t| t.id)
+        .collect();
+    let margin = unit.buffer;
+    let busy = q::busy_between(
+        conn,
+        unit.id,
+        (from - margin).as_second(),
+        (until + margin).as_second(),
+    )?
+    .into_iter()
+    .filter_map(|(tablet_id, s, e)| {
+        Some(Busy {
+            tablet_id,
+            start: Timestamp::from_second(s).ok()?,
+            end: Timestamp::from_second(e).ok()?,
+        })
+    })
+    .collect();
+    Ok((active, busy))
+}
+
+/// The unit's slots from now to the horizon that still have a free tablet.
+pub fn free_slots(
+    conn: &Connection,
+    unit: &Unit,
+    now: Timestamp,
+) -> Result<Vec<Offer>, DomainError> {
+    let grid = slots::grid(unit, now);
+    let (Some(first), Some(last)) = (grid.first(), grid.last()) else {
+        return Ok(Vec::new());
+    };
+    let (active, busy) = occupancy(conn, unit, first.start, last.end)?;
+    Ok(grid
+        .into_iter()
+        .map(|slot| Offer {
+            slot,
+            free: slots::free_tablets(unit, &active, &busy, slot).len(),
+        })
+        .filter(|o| o.free > 0)
+        .collect())
+}
+
+fn check_request(req: &BookingRequest) -> Result<(String, String, Lang), DomainError> {
+    let name = short_text("name", &req.name, 100)?;
+    let email = req.email.trim();
+    let options = email_address::Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    if email.is_empty() {
+        return Err(DomainError::invalid(
+            "email",
+            "is required: the visit link is sent there",
+        ));
+    }
+    if email.len() > MAX_EMAIL
+        || email_address::EmailAddress::parse_with_options(email, options).is_err()
+    {
+        return Err(DomainError::invalid(
+            "email",
+            "does not look like an e-mail address; check it, e.g. name@example.org",
+        ));
+    }
+    let lang = Lang::parse(&req.language).ok_or_else(|| {
+        DomainError::invalid(
+            "language",
+            format!(
+                "is not offered; choose one of: {}",
+                Lang::ALL
+                    .iter()
+                    .map(|l| l.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    if !req.consent {
+        return Err(DomainError::invalid(
+            "consent",
+            "please read the privacy statement and tick the box to agree",
+        ));
+    }
+    Ok((name, email.to_string(), lang))
+}
+
+/// Books `req.slot_start` for `patient` on `unit`. Run it inside one
+/// `BEGIN IMMEDIATE` transaction: capacity is re-checked there and a free
+/// tablet assigned, so two families can never get the same tablet; the
+/// unique index on (tablet, start) is the last guard.
+pub fn book(
+    conn: &Connection,
+    patient: &PatientRow,
+    unit: &Unit,
+    req: &BookingRequest,
+    now: Timestamp,
+    rng: &dyn SecureRandom,
+) -> Result<Booked, DomainError> {
+    let slot = slots::grid(unit, now)
+        .into_iter()
+        .find(|s| s.start.as_second() == req.slot_start)
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "slot",
+                "that time cannot be booked (it has passed, is outside visiting hours or too far ahead); choose one of the times shown",
+            )
+        })?;
+    let (name, email, lang) = check_request(req)?;
+
+    let day = slots::local(unit, slot.start)
+        .start_of_day()
+        .map_err(|_| DomainError::NotFound)?;
+    let next_day = day
+        .checked_add(1.day())
+        .map_err(|_| DomainError::NotFound)?;
+    let that_day = q::patient_bookings_between(
+        conn,
+        patient.id,
+        day.timestamp().as_second(),
+        next_day.timestamp().as_second(),
+    )?;
+    if that_day >= unit.max_visits_per_day {
+        return Err(DomainError::Conflict(format!(
+            "{} already has {that_day} visit(s) on that day, the most this ward allows; choose another day",
+            patient.label
+        )));
+    }
+
+    let (active, busy) = occupancy(conn, unit, slot.start, slot.end)?;
+    let Some(&tablet_id) = slots::free_tablets(unit, &active, &busy, slot).first() else {
+        return Err(slot_full());
+    };
+    let tablet_label = uq::tablets_of_unit(conn, unit.id)?
+        .into_iter()
+        .find(|t| t.id == tablet_id)
+        .map(|t| t.label)
+        .unwrap_or_default();
+
+    let now_s = now.as_second();
+    let contact_id = q::contact_upsert(conn, &name, &email, lang.code(), PRIVACY_VERSION, now_s)?;
+    let room =
+        RoomName::generate(rng).map_err(|_| DomainError::Conflict("no randomness".into()))?;
+    let visit = Code::generate(rng);
+    let id = q::booking_insert(
+        conn,
+        &NewBookingRow {
+            patient_id: patient.id,
+            contact_id: Some(contact_id),
+            tablet_id,
+            starts_at: slot.start.as_second(),
+            ends_at: slot.end.as_second(),
+            room: room.as_str(),
+            visit_hash: &visit.hash(),
+        },
+        now_s,
+    )
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            slot_full()
+        }
+        e => e.into(),
+    })?;
+    Ok(Booked {
+        id,
+        visit,
+        start: slot.start,
+        end: slot.end,
+        tablet_label,
+    })
+}
+
+fn slot_full() -> DomainError {
+    DomainError::Conflict("that time has just been taken (slot full); please choose another".into())
+}
+
+/// A visit as its link sees it.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub booking: BookingRow,
+    pub unit: Unit,
+    pub contact: Option<ContactRow>,
+}
+
+/// The visit behind a code. Unknown and malformed codes are the same `NotFound`.
+pub fn visit_by_code(conn: &Connection, code: &str) -> Result<Visit, DomainError> {
+    let code = Code::parse(code).ok_or(DomainError::NotFound)?;
+    let booking = q::booking_by_visit(conn, &code.hash())?.ok_or(DomainError::NotFound)?;
+    let unit = unit::by_id(conn, booking.unit_id)?;
+    let contact = match booking.contact_id {
+        Some(id) => q::contact_by_id(conn, id)?,
+        None => None,
+    };
+    Ok(Visit {
+        booking,
+        unit,
+        contact,
+    })
+}
+
+/// Where a visit stands at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the join window; it opens at `opens`.
+    Waiting { opens: Timestamp },
+    /// Inside the window: a token may be minted, valid from `not_before`
+    /// to `expires`.
+    Open {
+        not_before: Timestamp,
+        expires: Timestamp,
+    },
+    /// Over, or marked done / no-show.
+    Ended,
+    /// Cancelled, by the family, staff, discharge or "patient unavailable".
+    Cancelled,
+}
+
+impl Visit {
+    pub fn start(&self) -> Timestamp {
+        Timestamp::from_second(self.booking.starts_at).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    pub fn end(&self) -> Timestamp {
+        Timestamp::from_second(self.booking.ends_at).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// The join window is [start − early join, end); the token it mints is
+    /// valid from the window's start until end + grace, so a family that
+    /// joined late is not cut off mid-sentence when the slot ends.
+    pub fn phase(&self, now: Timestamp) -> Phase {
+        match self.booking.status.as_str() {
+            "cancelled" | "patient-unavailable" => return Phase::Cancelled,
+            "done" | "no-show" => return Phase::Ended,
+            _ => {}
+        }
+        let opens = self.start() - self.unit.early_join;
+        if now < opens {
+            Phase::Waiting { opens }
+        } else if now < self.end() {
+            Phase::Open {
+                not_before: opens,
+                expires: self.end() + self.unit.grace,
+            }
+        } else {
+            Phase::Ended
+        }
+    }
+}
+
+/// Cancels the visit behind `code` on the family's request.
+pub fn cancel_by_code(conn: &Connection, code: &str, now: Timestamp) -> Result<Visit, DomainError> {
+    let visit = visit_by_code(conn, code)?;
+    cancel(conn, &visit, "family", now)?;
+    visit_by_code(conn, code)
+}
+
+/// Cancels a booking by id (hospital systems, staff).
+pub fn cancel_by_id(
+    conn: &Connection,
+    id: i64,
+    by: &str,
+    now: Timestamp,
+) -> Result<BookingRow, DomainError> {
+    let booking = q::booking_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
+    let unit = unit::by_id(conn, booking.unit_id)?;
+    let visit = Visit {
+        booking,
+        unit,
+        contact: None,
+    };
+    cancel(conn, &visit, by, now)?;
+    q::booking_by_id(conn, id)?.ok_or(DomainError::NotFound)
+}
+
+fn cancel(conn: &Connection, visit: &Visit, by: &str, now: Timestamp) -> Result<(), DomainError> {
+    match visit.phase(now) {
+        Phase::Cancelled => Err(DomainError::Conflict(
+            "this visit was cancelled already".into(),
+        )),
+        Phase::Ended => Err(DomainError::Conflict("this visit has already ended".into())),
+        Phase::Waiting { .. } | Phase::Open { .. } => {
+            q::booking_cancel(conn, visit.booking.id, "cancelled", by, now.as_second())?;
+            Ok(())
+        }
+    }
+}
+
+/// A unit's bookings on the local day of `date` (every status).
+pub fn day_of_unit(
+    conn: &Connection,
+    unit: &Unit,
+    date: jiff::civil::Date,
+) -> Result<Vec<BookingRow>, DomainError> {
+    let start = date
+        .to_zoned(unit.time_zone.clone())
+        .map_err(|_| DomainError::invalid("date", "is not a day in this unit's time zone"))?;
+    let end = start
+        .checked_add(1.day())
+        .map_err(|_| DomainError::invalid("date", "is out of range"))?;
+    Ok(q::unit_bookings_between(
+        conn,
+        unit.id,
+        start.timestamp().as_second(),
+        end.timestamp().as_second(),
+    )?)
+}
+
+/// How long before `opens` a waiting page should reload itself: at most a
+/// minute, and exactly when the window opens.
+pub fn refresh_after(opens: Timestamp, now: Timestamp) -> SignedDuration {
+    (opens.duration_since(now)).clamp(SignedDuration::from_secs(1), SignedDuration::from_secs(60))
+}

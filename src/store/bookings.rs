@@ -1,0 +1,231 @@
+//! Queries on `bookings` and `contacts`.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A booking with what the pages and API show about it.
+#[derive(Debug, Clone)]
+pub struct BookingRow {
+    pub id: i64,
+    pub patient_id: i64,
+    pub patient_label: String,
+    pub unit_id: i64,
+    pub tablet_id: i64,
+    pub tablet_label: String,
+    pub contact_id: Option<i64>,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub room: String,
+    pub status: String,
+    pub cancelled_by: Option<String>,
+}
+
+/// `SELECT <booking with labels> FROM bookings JOIN … <tail>`.
+macro_rules! select_bookings {
+    ($tail:literal) => {
+        concat!(
+            "SELECT b.id, b.patient_id, p.label, p.unit_id, b.tablet_id, t.label, b.contact_id, \
+                    b.starts_at, b.ends_at, b.room, b.status, b.cancelled_by \
+             FROM bookings b JOIN patients p ON p.id = b.patient_id \
+                             JOIN tablets t ON t.id = b.tablet_id ",
+            $tail
+        )
+    };
+}
+
+fn booking_row(r: &Row<'_>) -> rusqlite::Result<BookingRow> {
+    Ok(BookingRow {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        patient_label: r.get(2)?,
+        unit_id: r.get(3)?,
+        tablet_id: r.get(4)?,
+        tablet_label: r.get(5)?,
+        contact_id: r.get(6)?,
+        starts_at: r.get(7)?,
+        ends_at: r.get(8)?,
+        room: r.get(9)?,
+        status: r.get(10)?,
+        cancelled_by: r.get(11)?,
+    })
+}
+
+pub struct NewBookingRow<'a> {
+    pub patient_id: i64,
+    pub contact_id: Option<i64>,
+    pub tablet_id: i64,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub room: &'a str,
+    pub visit_hash: &'a [u8],
+}
+
+pub fn booking_insert(conn: &Connection, b: &NewBookingRow<'_>, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO bookings (patient_id, contact_id, tablet_id, starts_at, ends_at, room,
+             visit_hash, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'booked', ?8)",
+        params![
+            b.patient_id,
+            b.contact_id,
+            b.tablet_id,
+            b.starts_at,
+            b.ends_at,
+            b.room,
+            b.visit_hash,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn booking_by_visit(
+    conn: &Connection,
+    visit_hash: &[u8],
+) -> rusqlite::Result<Option<BookingRow>> {
+    conn.query_row(
+        select_bookings!("WHERE b.visit_hash = ?1"),
+        [visit_hash],
+        booking_row,
+    )
+    .optional()
+}
+
+pub fn booking_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<BookingRow>> {
+    conn.query_row(select_bookings!("WHERE b.id = ?1"), [id], booking_row)
+        .optional()
+}
+
+/// Live bookings of a unit's tablets that end after `from` and start before `until`.
+pub fn busy_between(
+    conn: &Connection,
+    unit_id: i64,
+    from: i64,
+    until: i64,
+) -> rusqlite::Result<Vec<(i64, i64, i64)>> {
+    conn.prepare(
+        "SELECT b.tablet_id, b.starts_at, b.ends_at
+         FROM bookings b JOIN tablets t ON t.id = b.tablet_id
+         WHERE t.unit_id = ?1 AND b.status IN ('booked', 'done', 'no-show')
+           AND b.ends_at > ?2 AND b.starts_at < ?3",
+    )?
+    .query_map(params![unit_id, from, until], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}
+
+/// Live bookings of one patient starting in [from, until).
+pub fn patient_bookings_between(
+    conn: &Connection,
+    patient_id: i64,
+    from: i64,
+    until: i64,
+) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM bookings
+         WHERE patient_id = ?1 AND status IN ('booked', 'done', 'no-show')
+           AND starts_at >= ?2 AND starts_at < ?3",
+        params![patient_id, from, until],
+        |r| r.get(0),
+    )
+}
+
+/// A unit's bookings (every status) starting in [from, until), by time.
+pub fn unit_bookings_between(
+    conn: &Connection,
+    unit_id: i64,
+    from: i64,
+    until: i64,
+) -> rusqlite::Result<Vec<BookingRow>> {
+    conn.prepare(select_bookings!(
+        "WHERE p.unit_id = ?1 AND b.starts_at >= ?2 AND b.starts_at < ?3 \
+         ORDER BY b.starts_at, t.label"
+    ))?
+    .query_map(params![unit_id, from, until], booking_row)?
+    .collect()
+}
+
+pub fn booking_cancel(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    by: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE bookings SET status = ?2, cancelled_by = ?3, cancelled_at = ?4
+         WHERE id = ?1 AND status = 'booked'",
+        params![id, status, by, now],
+    )?;
+    Ok(())
+}
+
+/// Cancels every booking of a patient that has not ended yet; returns how many.
+pub fn cancel_future_of_patient(
+    conn: &Connection,
+    patient_id: i64,
+    by: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE bookings SET status = 'cancelled', cancelled_by = ?2, cancelled_at = ?3
+         WHERE patient_id = ?1 AND status = 'booked' AND ends_at > ?3",
+        params![patient_id, by, now],
+    )
+}
+
+/// Bookings still to come on one tablet.
+pub fn future_on_tablet(conn: &Connection, tablet_id: i64, now: i64) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT count(*) FROM bookings WHERE tablet_id = ?1 AND status = 'booked' AND ends_at > ?2",
+        params![tablet_id, now],
+        |r| r.get(0),
+    )
+}
+
+/// A family member's contact details.
+#[derive(Debug, Clone)]
+pub struct ContactRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+}
+
+/// Inserts a contact, or updates the one with the same e-mail address
+/// (compared case-insensitively) with the latest name, language and consent.
+pub fn contact_upsert(
+    conn: &Connection,
+    name: &str,
+    email: &str,
+    language: &str,
+    privacy_version: &str,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "INSERT INTO contacts (name, email, email_key, language, consent_at, privacy_version, created_at)
+         VALUES (?1, ?2, lower(?2), ?3, ?4, ?5, ?4)
+         ON CONFLICT (email_key) DO UPDATE SET
+             name = excluded.name, email = excluded.email, language = excluded.language,
+             consent_at = excluded.consent_at, privacy_version = excluded.privacy_version
+         RETURNING id",
+        params![name, email, language, now, privacy_version],
+        |r| r.get(0),
+    )
+}
+
+pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<ContactRow>> {
+    conn.query_row(
+        "SELECT id, name, email, language FROM contacts WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(ContactRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                email: r.get(2)?,
+                language: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}

@@ -1,0 +1,153 @@
+//! Queries on `units` and `tablets`.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A `units` row as stored.
+#[derive(Debug, Clone)]
+pub struct UnitRow {
+    pub id: i64,
+    pub name: String,
+    pub time_zone: String,
+    pub visiting_hours: String,
+    pub slot_minutes: i64,
+    pub buffer_minutes: i64,
+    pub horizon_days: i64,
+    pub max_visits_per_day: i64,
+    pub early_join_minutes: i64,
+    pub grace_minutes: i64,
+    pub family_display: String,
+}
+
+/// `SELECT <every unit column> FROM units <tail>`, built at compile time.
+macro_rules! select_units {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, time_zone, visiting_hours, slot_minutes, buffer_minutes, \
+             horizon_days, max_visits_per_day, early_join_minutes, grace_minutes, \
+             family_display FROM units ",
+            $tail
+        )
+    };
+}
+
+fn unit_row(r: &Row<'_>) -> rusqlite::Result<UnitRow> {
+    Ok(UnitRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        time_zone: r.get(2)?,
+        visiting_hours: r.get(3)?,
+        slot_minutes: r.get(4)?,
+        buffer_minutes: r.get(5)?,
+        horizon_days: r.get(6)?,
+        max_visits_per_day: r.get(7)?,
+        early_join_minutes: r.get(8)?,
+        grace_minutes: r.get(9)?,
+        family_display: r.get(10)?,
+    })
+}
+
+pub fn unit_insert(conn: &Connection, u: &UnitRow, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO units (name, time_zone, visiting_hours, slot_minutes, buffer_minutes,
+             horizon_days, max_visits_per_day, early_join_minutes, grace_minutes,
+             family_display, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            u.name,
+            u.time_zone,
+            u.visiting_hours,
+            u.slot_minutes,
+            u.buffer_minutes,
+            u.horizon_days,
+            u.max_visits_per_day,
+            u.early_join_minutes,
+            u.grace_minutes,
+            u.family_display,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn unit_update(conn: &Connection, u: &UnitRow) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE units SET time_zone = ?2, visiting_hours = ?3, slot_minutes = ?4,
+             buffer_minutes = ?5, horizon_days = ?6, max_visits_per_day = ?7,
+             early_join_minutes = ?8, grace_minutes = ?9, family_display = ?10
+         WHERE id = ?1",
+        params![
+            u.id,
+            u.time_zone,
+            u.visiting_hours,
+            u.slot_minutes,
+            u.buffer_minutes,
+            u.horizon_days,
+            u.max_visits_per_day,
+            u.early_join_minutes,
+            u.grace_minutes,
+            u.family_display
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn unit_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<UnitRow>> {
+    conn.query_row(select_units!("WHERE name = ?1"), [name], unit_row)
+        .optional()
+}
+
+pub fn unit_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<UnitRow>> {
+    conn.query_row(select_units!("WHERE id = ?1"), [id], unit_row)
+        .optional()
+}
+
+pub fn unit_list(conn: &Connection) -> rusqlite::Result<Vec<UnitRow>> {
+    conn.prepare(select_units!("ORDER BY name"))?
+        .query_map([], unit_row)?
+        .collect()
+}
+
+/// A `tablets` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabletRow {
+    pub id: i64,
+    pub unit_id: i64,
+    pub label: String,
+    pub active: bool,
+}
+
+fn tablet_row(r: &Row<'_>) -> rusqlite::Result<TabletRow> {
+    Ok(TabletRow {
+        id: r.get(0)?,
+        unit_id: r.get(1)?,
+        label: r.get(2)?,
+        active: r.get(3)?,
+    })
+}
+
+pub fn tablet_insert(
+    conn: &Connection,
+    unit_id: i64,
+    label: &str,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO tablets (unit_id, label, active, created_at) VALUES (?1, ?2, 1, ?3)",
+        params![unit_id, label, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn tablets_of_unit(conn: &Connection, unit_id: i64) -> rusqlite::Result<Vec<TabletRow>> {
+    conn.prepare("SELECT id, unit_id, label, active FROM tablets WHERE unit_id = ?1 ORDER BY id")?
+        .query_map([unit_id], tablet_row)?
+        .collect()
+}
+
+pub fn tablet_set_active(conn: &Connection, id: i64, active: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE tablets SET active = ?2 WHERE id = ?1",
+        params![id, active],
+    )?;
+    Ok(())
+}
