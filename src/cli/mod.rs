@@ -1,10 +1,15 @@
 //! The command line: `bedside [--config FILE] <command>`. One file per
 //! command; each returns the process exit code.
 
+mod apikey;
 mod check;
+mod db;
 mod init;
+mod patient;
 mod serve;
+mod tablet;
 mod token;
+mod unit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +47,18 @@ pub enum Command {
     Check,
     /// Print a Jitsi join link with a token for one room (e.g. to test the Jitsi set-up).
     Token(token::TokenArgs),
+    /// Wards: time zone, visiting hours, slot length and booking rules.
+    #[command(subcommand)]
+    Unit(unit::UnitCommand),
+    /// Tablets on a ward.
+    #[command(subcommand)]
+    Tablet(tablet::TabletCommand),
+    /// Patients and the invites their families book with.
+    #[command(subcommand)]
+    Patient(patient::PatientCommand),
+    /// API keys for hospital systems.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCommand),
 }
 
 /// Runs the command and returns the exit code.
@@ -51,6 +68,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => init::run(&args),
         Command::Check => check::run(cli.config.as_deref()),
         Command::Token(args) => token::run(cli.config.as_deref(), &args),
+        Command::Unit(c) => unit::run(cli.config.as_deref(), c),
+        Command::Tablet(c) => tablet::run(cli.config.as_deref(), c),
+        Command::Patient(c) => patient::run(cli.config.as_deref(), c),
+        Command::Apikey(c) => apikey::run(cli.config.as_deref(), c),
     }
 }
 

@@ -79,16 +79,7 @@ impl Store {
     ///
     /// Blocking: call it before serving, or on the blocking pool.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::NoWal(mode));
-        }
-        let applied = migrations::migrate(&mut conn, path)?;
-        if applied > 0 {
-            tracing::info!(applied, version = SCHEMA_VERSION, "database migrated");
-        }
+        let conn = open_for_command(path)?;
 
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new()
@@ -203,6 +194,23 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
+    Ok(conn)
+}
+
+/// A connection for one-shot commands (the CLI): configured like the
+/// server's, migrated, and written to with `BEGIN IMMEDIATE` by the caller.
+/// Blocking; a running server and the CLI can share the file.
+pub fn open_for_command(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path)?;
+    configure(&conn)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal(mode));
+    }
+    let applied = migrations::migrate(&mut conn, path)?;
+    if applied > 0 {
+        tracing::info!(applied, version = SCHEMA_VERSION, "database migrated");
+    }
     Ok(conn)
 }
 
