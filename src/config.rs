@@ -62,6 +62,16 @@ pub const KEYS: &[KeySpec] = &[
         doc: "On SIGTERM or Ctrl-C, how long requests in flight may take to finish (1s to 60s).",
     },
     KeySpec {
+        key: "server.client_ip_header",
+        env: "BEDSIDE_CLIENT_IP_HEADER",
+        default: None,
+        example: Some("\"X-Forwarded-For\""),
+        doc: "Behind a reverse proxy: the header that carries the client's address (X-Forwarded-For \
+              or X-Real-IP; the last address in it is used). Code guessing is limited per address, so \
+              without it every family behind the proxy shares one limit. Set it only when a proxy \
+              you run sets the header. Default: none (the connection's address).",
+    },
+    KeySpec {
         key: "jitsi.public_url",
         env: "BEDSIDE_JITSI_PUBLIC_URL",
         default: Some("\"https://localhost:8443\""),
@@ -143,6 +153,8 @@ pub struct ServerConfig {
     pub public_url: String,
     pub data_dir: PathBuf,
     pub shutdown_grace: Duration,
+    /// Lower-case header name, when a proxy reports the client address.
+    pub client_ip_header: Option<http::HeaderName>,
 }
 
 #[derive(Debug, Clone)]
@@ -436,6 +448,14 @@ fn check(raw: &mut Raw) -> Option<Config> {
     let shutdown_grace = raw.take("server.shutdown_grace", |v| {
         parse_duration(v, Duration::from_secs(1), Duration::from_secs(60))
     });
+    let client_ip_header = match raw.get("server.client_ip_header") {
+        None => Some(None),
+        Some(_) => raw.take("server.client_ip_header", |v| {
+            http::HeaderName::from_bytes(v.trim().to_ascii_lowercase().as_bytes())
+                .map(Some)
+                .map_err(|_| format!("'{v}' is not a header name; write e.g. \"X-Forwarded-For\""))
+        }),
+    };
     let jitsi_url = raw.take("jitsi.public_url", |v| parse_url(v, true));
     let xmpp_domain = raw.take("jitsi.xmpp_domain", parse_domain);
     let tenant = match raw.get("jitsi.tenant") {
@@ -470,6 +490,7 @@ fn check(raw: &mut Raw) -> Option<Config> {
             public_url: public_url?,
             data_dir,
             shutdown_grace: shutdown_grace?,
+            client_ip_header: client_ip_header?,
         },
         jitsi: JitsiConfig {
             public_url: jitsi_url?,
@@ -758,6 +779,10 @@ mod tests {
             .join("\n");
         let c = load_toml(&uncommented, &[]).unwrap();
         assert_eq!(c.jitsi.tenant.as_deref(), Some("hospital"));
+        assert_eq!(
+            c.server.client_ip_header.as_ref().map(|h| h.as_str()),
+            Some("x-forwarded-for")
+        );
         assert!(!c.jitsi.app_secret_generated);
     }
 

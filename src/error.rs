@@ -5,6 +5,7 @@
 //! errors are written for the person who sent the request and must say what
 //! to do; 5xx details go to the log, never to the client.
 
+use crate::domain::DomainError;
 use crate::jitsi::MintError;
 use crate::store::StoreError;
 
@@ -20,6 +21,18 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("you may not do this")]
     Forbidden,
+    /// A field of a form or JSON body that cannot be accepted.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("this request needs a valid API key in `Authorization: Bearer <key>`")]
+    Unauthorized,
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
+    #[error("send this as {expected}")]
+    UnsupportedMediaType { expected: &'static str },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -38,9 +51,24 @@ impl Error {
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::Forbidden => S::FORBIDDEN,
+            Error::Invalid { .. } => S::UNPROCESSABLE_ENTITY,
+            Error::Unauthorized => S::UNAUTHORIZED,
+            Error::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
+            Error::UnsupportedMediaType { .. } => S::UNSUPPORTED_MEDIA_TYPE,
             Error::Conflict(_) => S::CONFLICT,
             Error::Db(StoreError::Closed) => S::SERVICE_UNAVAILABLE,
             Error::Db(_) | Error::Mint(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, message } => Error::Invalid { field, message },
+            DomainError::NotFound => Error::NotFound,
+            DomainError::Conflict(m) => Error::Conflict(m),
+            DomainError::Store(s) => Error::Db(s),
         }
     }
 }

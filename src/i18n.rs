@@ -91,6 +91,9 @@ pub struct Text {
     pub ics_description_fmt: &'static str,
     pub minutes_fmt: &'static str,
     pub time_zone_fmt: &'static str,
+    pub family_of_fmt: &'static str,
+    pub form_expired: &'static str,
+    pub cancelled_already: &'static str,
 }
 
 /// Fills `{}` placeholders in order.

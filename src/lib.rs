@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -35,6 +36,10 @@ pub struct State {
     pub minter: Minter,
     pub clock: Arc<dyn Clock>,
     pub rng: ring::rand::SystemRandom,
+    /// Signs the CSRF tokens of family forms.
+    pub form_key: http::forms::FormKey,
+    /// Limits code guessing per client address.
+    pub throttle: http::throttle::Throttle,
 }
 
 /// Why bedside could not start.
@@ -134,12 +139,15 @@ pub async fn run_with_clock(
         data_dir.display()
     );
     let grace = config.server.shutdown_grace;
+    let rng = ring::rand::SystemRandom::new();
     let state = Arc::new(State {
         config,
         store: store.clone(),
         minter,
         clock,
-        rng: ring::rand::SystemRandom::new(),
+        form_key: http::forms::FormKey::generate(&rng),
+        rng,
+        throttle: http::throttle::Throttle::default(),
     });
     http::serve(listener, state, shutdown, grace).await;
     // Let queued writes finish and checkpoint the WAL before returning.

@@ -178,7 +178,7 @@ fn request_logs_hold_the_route_pattern_never_the_path_or_query() {
     server.sigterm();
     server.wait(Duration::from_secs(10));
     let log = server.rest_of_log();
-    assert!(log.contains("route=\"unmatched\""), "{log}");
+    assert!(log.contains("route=\"/v/{code}\""), "{log}");
     assert!(log.contains("status=404"), "{log}");
     assert!(!log.contains("visitcode1234567890"), "{log}");
     assert!(!log.contains("tokenvalue987"), "{log}");

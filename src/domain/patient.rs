@@ -51,6 +51,15 @@ pub fn by_invite(conn: &Connection, invite: &str) -> Result<(PatientRow, Unit), 
     Ok((patient, unit))
 }
 
+/// An active patient by id, with its unit (for hospital systems).
+pub fn active_by_id(conn: &Connection, id: i64) -> Result<(PatientRow, Unit), DomainError> {
+    let patient = q::patient_by_id(conn, id)?
+        .filter(|p| p.active)
+        .ok_or(DomainError::NotFound)?;
+    let unit = unit::by_id(conn, patient.unit_id)?;
+    Ok((patient, unit))
+}
+
 /// Discharges a patient: the invite stops working and every booking that
 /// has not ended is cancelled. Returns how many bookings were cancelled.
 pub fn discharge(conn: &Connection, patient_id: i64, now: i64) -> Result<usize, DomainError> {

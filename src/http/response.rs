@@ -6,6 +6,7 @@ use http::header::{self, HeaderValue};
 use http_body_util::Full;
 
 use crate::error::Error;
+use crate::http::router::Flavour;
 
 /// The response type of every handler.
 pub type Response = http::Response<Full<Bytes>>;
@@ -26,6 +27,18 @@ pub fn json<T: serde::Serialize>(status: http::StatusCode, body: &T) -> Response
     }
 }
 
+/// Sets a header from a static name and a value known to be valid text.
+pub fn with_header(response: &mut Response, name: http::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
+/// An HTML page.
+pub fn html(status: http::StatusCode, body: String) -> Response {
+    with_type(status, "text/html; charset=utf-8", body.into_bytes())
+}
+
 /// A plain-text response.
 pub fn text(status: http::StatusCode, body: &str) -> Response {
     with_type(
@@ -44,27 +57,79 @@ fn with_type(status: http::StatusCode, content_type: &'static str, body: Vec<u8>
     response
 }
 
-/// The answer to a failed request. 4xx errors explain themselves; 5xx errors
-/// are logged with their cause and answered with a generic message, so no
-/// internal detail (or personal data inside it) reaches the client.
-pub fn from_error(error: &Error) -> Response {
+/// The answer to a failed request, in the route's flavour. 4xx errors
+/// explain themselves; 5xx errors are logged with their cause and answered
+/// with a generic message, so no internal detail (or personal data inside
+/// it) reaches the client.
+pub fn from_error(error: &Error, flavour: Flavour) -> Response {
     let status = error.status();
-    let mut response = if status.is_server_error() {
+    if status.is_server_error() {
         tracing::error!(error = %error, source = ?std::error::Error::source(error), "request failed");
-        text(
+    }
+    let mut response = match flavour {
+        Flavour::Json => {
+            let message = if status.is_server_error() {
+                "internal error; try again later".to_string()
+            } else if let Error::Invalid { message, .. } = error {
+                message.clone()
+            } else {
+                error.to_string()
+            };
+            let mut body = serde_json::json!({ "error": message });
+            if let Error::Invalid { field, .. } = error {
+                body["field"] = (*field).into();
+            }
+            json(status, &body)
+        }
+        Flavour::Page => page_for(error, status),
+        Flavour::Text if status.is_server_error() => text(
             status,
             "Something went wrong on our side. Please try again in a minute; \
              if it keeps happening, tell the ward or the hospital's IT service desk.\n",
-        )
-    } else {
-        text(status, &format!("{error}\n"))
+        ),
+        Flavour::Text => text(status, &format!("{error}\n")),
     };
-    if let Error::MethodNotAllowed { allow, .. } = error {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    match error {
+        Error::MethodNotAllowed { allow, .. } => {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        Error::TooManyRequests { retry_after } => {
+            with_header(&mut response, header::RETRY_AFTER, &retry_after.to_string());
+        }
+        Error::Unauthorized => {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
     }
     response
+}
+
+/// A family-facing HTML page for an error.
+fn page_for(error: &Error, status: http::StatusCode) -> Response {
+    use crate::http::pages::{MessagePage, render};
+    use crate::i18n::Lang;
+    let lang = Lang::En;
+    let t = lang.text();
+    let detail = error.to_string();
+    let page = match error {
+        Error::NotFound => MessagePage::new(lang, t.not_found_heading, &[t.not_found_body]),
+        Error::TooManyRequests { .. } => {
+            MessagePage::new(lang, t.too_many_heading, &[t.too_many_body])
+        }
+        _ if status.is_server_error() => MessagePage::new(lang, t.error_heading, &[t.error_body]),
+        _ => MessagePage::new(lang, t.error_heading, &[&detail]),
+    };
+    match render(status, &page) {
+        Ok(mut r) => {
+            *r.status_mut() = status;
+            r
+        }
+        Err(_) => text(status, &detail),
+    }
 }
 
 /// Adds the headers every response carries. `hsts` is true when bedside is

@@ -14,7 +14,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::handlers;
+use super::forms::Peer;
+use super::handlers::{self, assets};
 use super::response::{self, Response};
 use super::router::{Route, route};
 use crate::State;
@@ -41,7 +42,7 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -54,8 +55,9 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let state = state.clone();
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request: http::Request<Incoming>| {
             let state = state.clone();
+            request.extensions_mut().insert(Peer(peer));
             async move { Ok::<_, Infallible>(handle(&state, request).await) }
         });
         let conn = http1::Builder::new()
@@ -85,12 +87,12 @@ pub async fn serve(
 async fn handle(state: &State, request: http::Request<Incoming>) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let (route, pattern) = route(&method, request.uri().path());
+    let (route, pattern, flavour) = route(&method, request.uri().path());
     let mut response = match read_body(request).await {
         Ok(request) => dispatch(state, route, request).await,
         Err(e) => Err(e),
     }
-    .unwrap_or_else(|e| response::from_error(&e));
+    .unwrap_or_else(|e| response::from_error(&e, flavour));
     response::add_security_headers(
         &mut response,
         state.config.server.public_url.starts_with("https://"),
@@ -111,8 +113,39 @@ async fn dispatch(
     route: Route,
     request: http::Request<Bytes>,
 ) -> Result<Response, Error> {
+    use handlers::{api, family, health};
+    let r = &request;
+    let is_api = matches!(
+        route,
+        Route::ApiUnits
+            | Route::ApiUnitSlots(_)
+            | Route::ApiUnitBookings(_)
+            | Route::ApiPatientCreate
+            | Route::ApiPatientDischarge(_)
+            | Route::ApiBookingCreate
+            | Route::ApiBookingCancel(_)
+    );
+    if is_api {
+        api::authenticate(state, r).await?;
+    }
     match route {
-        Route::Health => handlers::health::health_show(state).await,
+        Route::Health => health::health_show(state).await,
+        Route::Privacy => family::privacy_show(state).await,
+        Route::Asset(name) => Ok(assets::asset_show(name)),
+        Route::InviteShow(invite) => family::invite_show(state, r, &invite).await,
+        Route::BookingCreate(invite) => family::booking_create(state, r, &invite).await,
+        Route::VisitOpen(code) => family::visit_open(state, r, &code).await,
+        Route::VisitBooked(code) => family::visit_booked(state, r, &code).await,
+        Route::VisitCancel(code) => family::visit_cancel(state, r, &code).await,
+        Route::VisitCalendar(code) => family::visit_calendar(state, r, &code).await,
+        Route::ApiOpenApi => api::openapi_show().await,
+        Route::ApiUnits => api::units_list(state).await,
+        Route::ApiUnitSlots(id) => api::unit_slots(state, id).await,
+        Route::ApiUnitBookings(id) => api::unit_bookings(state, r, id).await,
+        Route::ApiPatientCreate => api::patient_create(state, r).await,
+        Route::ApiPatientDischarge(id) => api::patient_discharge(state, id).await,
+        Route::ApiBookingCreate => api::booking_create(state, r).await,
+        Route::ApiBookingCancel(id) => api::booking_cancel(state, id).await,
         Route::MethodNotAllowed { allow } => Err(Error::MethodNotAllowed {
             method: request.method().to_string(),
             allow,

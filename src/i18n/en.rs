@@ -50,4 +50,7 @@ pub static TEXT: Text = Text {
     ics_description_fmt: "Join the video visit with this link: {}",
     minutes_fmt: "{} min",
     time_zone_fmt: "times in {}",
+    family_of_fmt: "Family of {}",
+    form_expired: "This form was open too long. Please check your choice and press the button again.",
+    cancelled_already: "This visit was already cancelled or has ended.",
 };

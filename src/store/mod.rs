@@ -103,10 +103,11 @@ impl Store {
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer thread and
     /// commits it; an `Err` from `f` rolls everything back.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Transaction) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
     {
         let (done, result) = oneshot::channel();
         let job: WriteJob = Box::new(move |conn| {
@@ -130,10 +131,11 @@ impl Store {
     }
 
     /// Runs `f` on a read-only connection on the blocking pool.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -146,7 +148,7 @@ impl Store {
             if idle.len() < IDLE_READERS {
                 idle.push(conn);
             }
-            Ok(result?)
+            result
         })
         .await
         .map_err(|_| StoreError::Closed)?
@@ -250,21 +252,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         store
-            .write(|tx| tx.execute("INSERT INTO meta VALUES ('a', '1')", []))
+            .write(|tx| Ok::<_, StoreError>(tx.execute("INSERT INTO meta VALUES ('a', '1')", [])?))
             .await
             .unwrap();
         let failed = store
             .write(|tx| {
                 tx.execute("INSERT INTO meta VALUES ('b', '2')", [])?;
-                tx.execute("INSERT INTO meta VALUES ('a', 'dup')", [])
+                Ok::<_, StoreError>(tx.execute("INSERT INTO meta VALUES ('a', 'dup')", [])?)
             })
             .await;
         assert!(failed.is_err());
         let keys: Vec<String> = store
             .read(|c| {
-                c.prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?
+                let keys: rusqlite::Result<Vec<String>> = c
+                    .prepare("SELECT key FROM meta WHERE key IN ('a','b') ORDER BY key")?
                     .query_map([], |r| r.get(0))?
-                    .collect()
+                    .collect();
+                Ok::<_, StoreError>(keys?)
             })
             .await
             .unwrap();
@@ -277,7 +281,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let (mode, sync, fk, sd): (String, i64, i64, i64) = store
             .read(|c| {
-                Ok((
+                Ok::<_, StoreError>((
                     c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
                     c.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
                     c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?,
@@ -295,13 +299,15 @@ mod tests {
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
         store
-            .write(|tx| tx.execute("INSERT INTO meta VALUES ('k', 'v')", []))
+            .write(|tx| Ok::<_, StoreError>(tx.execute("INSERT INTO meta VALUES ('k', 'v')", [])?))
             .await
             .unwrap();
         store.close();
         let wal = std::fs::metadata(dir.path().join("t.db-wal")).map(|m| m.len());
         assert!(matches!(wal, Ok(0) | Err(_)), "WAL left with {wal:?} bytes");
-        let again = store.write(|tx| tx.execute("DELETE FROM meta", [])).await;
+        let again = store
+            .write(|tx| Ok::<_, StoreError>(tx.execute("DELETE FROM meta", [])?))
+            .await;
         assert!(matches!(again, Err(StoreError::Closed)));
         assert_eq!(inspect(&path).unwrap().quick_check, "ok");
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::State;
 use crate::error::Result;
 use crate::http::response::{Response, json};
-use crate::store::SCHEMA_VERSION;
+use crate::store::{SCHEMA_VERSION, StoreError};
 
 #[derive(Serialize)]
 struct Health {
@@ -20,7 +20,9 @@ struct Health {
 pub async fn health_show(state: &State) -> Result<Response> {
     let version = state
         .store
-        .read(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)))
+        .read(|c| {
+            Ok::<_, StoreError>(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?)
+        })
         .await;
     let database_ok = match version {
         Ok(v) => v == SCHEMA_VERSION,

@@ -1,4 +1,7 @@
 //! Request handlers: `async fn(&State, ..) -> Result<Response>`. They call the
 //! domain and the store; they never write SQL or parse paths.
 
+pub mod api;
+pub mod assets;
+pub mod family;
 pub mod health;

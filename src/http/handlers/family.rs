@@ -1,0 +1,385 @@
+//! The family's pages: the invite (`/b/<invite>`), booking, the visit link
+//! (`/v/<code>`) with its waiting page, join redirect, cancel button and
+//! calendar file, and the privacy page.
+//!
+//! Every code lookup goes through the per-address throttle, and an unknown,
+//! malformed, expired or discharged code gets the same "not found" page.
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::State;
+use crate::calendar;
+use crate::domain::DomainError;
+use crate::domain::booking::{self, BookingRequest, Phase, Visit};
+use crate::domain::patient;
+use crate::domain::unit::FamilyDisplay;
+use crate::error::{Error, Result};
+use crate::http::forms::{self, client_ip};
+use crate::http::pages::{self, BookedPage, Entered, InvitePage, MessagePage, WaitingPage};
+use crate::http::response::{Response, with_header};
+use crate::i18n::{Lang, fill};
+use crate::jitsi::{Grant, Role, RoomName, TokenUser};
+
+type Request = http::Request<Bytes>;
+
+/// Refuses the lookup when this client has failed too many, and counts a
+/// failure when the lookup finds nothing.
+async fn throttled<T>(
+    state: &State,
+    request: &Request,
+    lookup: impl Future<Output = Result<T, DomainError>>,
+) -> Result<T> {
+    let ip = client_ip(&state.config, request);
+    state
+        .throttle
+        .check(ip, state.clock.now())
+        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
+    match lookup.await {
+        Err(DomainError::NotFound) => {
+            state.throttle.fail(ip, state.clock.now());
+            Err(Error::NotFound)
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn find_invite(
+    state: &State,
+    invite: &str,
+) -> Result<
+    (
+        crate::store::patients::PatientRow,
+        crate::domain::unit::Unit,
+    ),
+    DomainError,
+> {
+    let invite = invite.to_string();
+    state
+        .store
+        .read(move |c| patient::by_invite(c, &invite))
+        .await
+}
+
+async fn find_visit(state: &State, code: &str) -> Result<Visit, DomainError> {
+    let code = code.to_string();
+    state
+        .store
+        .read(move |c| booking::visit_by_code(c, &code))
+        .await
+}
+
+/// `GET /b/<invite>`: the patient's label and unit, free slots, the form.
+pub async fn invite_show(state: &State, request: &Request, invite: &str) -> Result<Response> {
+    let (patient, unit) = throttled(state, request, find_invite(state, invite)).await?;
+    let now = state.clock.now();
+    let offers = {
+        let unit = unit.clone();
+        state
+            .store
+            .read(move |c| booking::free_slots(c, &unit, now))
+            .await?
+    };
+    let page = InvitePage::new(
+        Lang::En,
+        &patient.label,
+        &unit,
+        invite,
+        state.form_key.token("book", invite),
+        &offers,
+        &Entered::default(),
+        Vec::new(),
+    );
+    pages::render(http::StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BookingForm {
+    csrf: Option<String>,
+    slot: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    language: Option<String>,
+    consent: Option<String>,
+}
+
+/// `POST /b/<invite>`: books, then sends the family to the confirmation.
+/// Any problem shows the form again with the entries kept and each problem
+/// next to its field; nothing is written.
+pub async fn booking_create(state: &State, request: &Request, invite: &str) -> Result<Response> {
+    forms::check_same_origin(&state.config, request)?;
+    let (patient, unit) = throttled(state, request, find_invite(state, invite)).await?;
+    let form: BookingForm = forms::parse_form(request)?;
+    let entered = Entered {
+        slot: form.slot.as_deref().and_then(|s| s.trim().parse().ok()),
+        name: form.name.clone().unwrap_or_default(),
+        email: form.email.clone().unwrap_or_default(),
+        language: form.language.clone().unwrap_or_default(),
+        consent: form.consent.is_some(),
+    };
+    let now = state.clock.now();
+
+    let error = if !state.form_key.verify("book", invite, form.csrf.as_deref()) {
+        Some(("form", Lang::En.text().form_expired.to_string()))
+    } else if entered.slot.is_none() {
+        Some(("slot", "please choose one of the times shown".to_string()))
+    } else {
+        let req = BookingRequest {
+            slot_start: entered.slot.unwrap_or_default(),
+            name: entered.name.clone(),
+            email: entered.email.clone(),
+            language: entered.language.clone(),
+            consent: entered.consent,
+        };
+        let (p, u) = (patient.clone(), unit.clone());
+        let rng = state.rng.clone();
+        let result = state
+            .store
+            .write(move |tx| booking::book(tx, &p, &u, &req, now, &rng))
+            .await;
+        match result {
+            Ok(booked) => {
+                tracing::info!(booking = booked.id, unit = unit.id, "visit booked");
+                return Ok(see_other(&format!("/v/{}/booked", booked.visit.expose())));
+            }
+            Err(DomainError::Invalid { field, message }) => Some((field, message)),
+            Err(DomainError::Conflict(message)) => Some(("slot", message)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let offers = {
+        let unit = unit.clone();
+        state
+            .store
+            .read(move |c| booking::free_slots(c, &unit, now))
+            .await?
+    };
+    let page = InvitePage::new(
+        Lang::En,
+        &patient.label,
+        &unit,
+        invite,
+        state.form_key.token("book", invite),
+        &offers,
+        &entered,
+        error.into_iter().collect(),
+    );
+    pages::render(http::StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = crate::http::response::text(http::StatusCode::SEE_OTHER, "");
+    with_header(&mut response, http::header::LOCATION, location);
+    response
+}
+
+fn lang_of(visit: &Visit) -> Lang {
+    visit
+        .contact
+        .as_ref()
+        .and_then(|c| Lang::parse(&c.language))
+        .unwrap_or(Lang::En)
+}
+
+fn visit_url(state: &State, code: &str) -> String {
+    format!("{}/v/{code}", state.config.server.public_url)
+}
+
+/// `GET /v/<code>/booked`: the confirmation after booking.
+pub async fn visit_booked(state: &State, request: &Request, code: &str) -> Result<Response> {
+    let visit = throttled(state, request, find_visit(state, code)).await?;
+    let lang = lang_of(&visit);
+    let t = lang.text();
+    if matches!(visit.phase(state.clock.now()), Phase::Cancelled) {
+        return cancelled_page(&visit, lang);
+    }
+    let minutes = visit.end().duration_since(visit.start());
+    let page = BookedPage {
+        lang: lang.code(),
+        t,
+        when: fill(
+            t.booked_when_fmt,
+            &[
+                &pages::duration(t, minutes),
+                &visit.booking.patient_label,
+                &pages::when(&visit.unit, visit.start()),
+            ],
+        ),
+        visit_url: visit_url(state, code),
+        code: code.to_ascii_lowercase(),
+    };
+    pages::render(http::StatusCode::OK, &page)
+}
+
+fn cancelled_page(visit: &Visit, lang: Lang) -> Result<Response> {
+    let t = lang.text();
+    let body = if visit.booking.status == "patient-unavailable" {
+        t.cancelled_unavailable
+    } else {
+        t.cancelled_body
+    };
+    pages::render(
+        http::StatusCode::OK,
+        &MessagePage::new(lang, t.cancelled_heading, &[body]),
+    )
+}
+
+/// `GET /v/<code>`: the link a family keeps. Before the window a waiting
+/// page; inside it a fresh token for this room only and a 303 into the
+/// call; afterwards "ended" or "cancelled".
+pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<Response> {
+    let visit = throttled(state, request, find_visit(state, code)).await?;
+    let lang = lang_of(&visit);
+    let t = lang.text();
+    let now = state.clock.now();
+    match visit.phase(now) {
+        Phase::Waiting { opens } => {
+            let page = WaitingPage {
+                lang: lang.code(),
+                t,
+                when: fill(
+                    t.waiting_when_fmt,
+                    &[
+                        &visit.booking.patient_label,
+                        &pages::when(&visit.unit, visit.start()),
+                    ],
+                ),
+                opens_text: fill(
+                    t.waiting_opens_fmt,
+                    &[
+                        &pages::when(&visit.unit, opens),
+                        &pages::duration(t, opens.duration_since(now)),
+                    ],
+                ),
+                opens_unix: opens.as_second(),
+                refresh_secs: booking::refresh_after(opens, now).as_secs(),
+                code: code.to_ascii_lowercase(),
+                csrf: state.form_key.token("cancel", &code.to_ascii_lowercase()),
+            };
+            pages::render(http::StatusCode::OK, &page)
+        }
+        Phase::Open {
+            not_before,
+            expires,
+        } => {
+            let room = RoomName::parse(&visit.booking.room)
+                .map_err(|_| Error::Conflict("stored room name is invalid".into()))?;
+            let label_name = fill(t.family_of_fmt, &[&visit.booking.patient_label]);
+            let id = format!("visit-{}", visit.booking.id);
+            let user = match (&visit.unit.family_display, &visit.contact) {
+                (FamilyDisplay::Name, Some(c)) => TokenUser::new(&id, &c.name).ok(),
+                _ => None,
+            };
+            let user = match user {
+                Some(u) => u,
+                None => TokenUser::new(&id, &label_name)
+                    .map_err(|e| Error::BadRequest(e.to_string()))?,
+            };
+            let grant = Grant {
+                room: &room,
+                user: &user,
+                role: Role::Guest,
+                not_before,
+                expires,
+            };
+            let url = state.minter.join_url(&grant, now)?;
+            tracing::info!(booking = visit.booking.id, "family joined a visit");
+            Ok(see_other(&url))
+        }
+        Phase::Ended => pages::render(
+            http::StatusCode::OK,
+            &MessagePage::new(lang, t.ended_heading, &[t.ended_body]),
+        ),
+        Phase::Cancelled => cancelled_page(&visit, lang),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelForm {
+    csrf: Option<String>,
+}
+
+/// `POST /v/<code>/cancel`: the family frees the tablet.
+pub async fn visit_cancel(state: &State, request: &Request, code: &str) -> Result<Response> {
+    forms::check_same_origin(&state.config, request)?;
+    let visit = throttled(state, request, find_visit(state, code)).await?;
+    let lang = lang_of(&visit);
+    let t = lang.text();
+    let form: CancelForm = forms::parse_form(request)?;
+    let code = code.to_ascii_lowercase();
+    if !state.form_key.verify("cancel", &code, form.csrf.as_deref()) {
+        // Most likely the page was open across a restart: show it afresh.
+        return visit_open(state, request, &code).await;
+    }
+    let now = state.clock.now();
+    let result = {
+        let code = code.clone();
+        state
+            .store
+            .write(move |tx| booking::cancel_by_code(tx, &code, now))
+            .await
+    };
+    match result {
+        Ok(_) => {
+            tracing::info!(booking = visit.booking.id, "visit cancelled by the family");
+            pages::render(
+                http::StatusCode::OK,
+                &MessagePage::new(lang, t.cancel_done, &[t.cancelled_body]),
+            )
+        }
+        Err(DomainError::Conflict(_)) => pages::render(
+            http::StatusCode::CONFLICT,
+            &MessagePage::new(lang, t.cancelled_heading, &[t.cancelled_already]),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /v/<code>/calendar.ics`: the visit as a calendar entry.
+pub async fn visit_calendar(state: &State, request: &Request, code: &str) -> Result<Response> {
+    let visit = throttled(state, request, find_visit(state, code)).await?;
+    let t = lang_of(&visit).text();
+    let url = visit_url(state, &code.to_ascii_lowercase());
+    let host = state
+        .config
+        .server
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("bedside")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("bedside")
+        .to_string();
+    let text = calendar::ics(&calendar::Event {
+        uid: &format!("booking-{}@{host}", visit.booking.id),
+        stamp: state.clock.now(),
+        start: visit.start(),
+        end: visit.end(),
+        summary: &fill(t.ics_summary_fmt, &[&visit.booking.patient_label]),
+        description: &fill(t.ics_description_fmt, &[&url]),
+        url: &url,
+    });
+    let mut response = http::Response::new(http_body_util::Full::new(Bytes::from(text)));
+    with_header(
+        &mut response,
+        http::header::CONTENT_TYPE,
+        "text/calendar; charset=utf-8",
+    );
+    with_header(
+        &mut response,
+        http::header::CONTENT_DISPOSITION,
+        "attachment; filename=\"visit.ics\"",
+    );
+    Ok(response)
+}
+
+/// `GET /privacy`: a placeholder until the retention work writes the
+/// statement from the live configuration.
+pub async fn privacy_show(_state: &State) -> Result<Response> {
+    let t = Lang::En.text();
+    pages::render(
+        http::StatusCode::OK,
+        &MessagePage::new(Lang::En, t.privacy_heading, &[t.privacy_body]),
+    )
+}

@@ -1,0 +1,205 @@
+//! The family pages: templates (askama, HTML auto-escaped) and the values
+//! they show. All wording comes from [`crate::i18n`].
+
+use askama::Template;
+use jiff::{SignedDuration, Timestamp};
+
+use super::response::{Response, html};
+use crate::domain::booking::Offer;
+use crate::domain::slots;
+use crate::domain::unit::Unit;
+use crate::error::Error;
+use crate::i18n::{Lang, Text, fill};
+
+/// Renders a template into a response with `status`.
+pub fn render<T: Template>(status: http::StatusCode, page: &T) -> Result<Response, Error> {
+    match page.render() {
+        Ok(body) => Ok(html(status, body)),
+        Err(e) => {
+            tracing::error!(error = %e, "a page template failed to render");
+            Err(Error::Conflict("page could not be shown".into()))
+        }
+    }
+}
+
+/// "Monday 23 November 2026, 14:00" in the unit's zone.
+pub fn when(unit: &Unit, t: Timestamp) -> String {
+    slots::local(unit, t)
+        .strftime("%A %-d %B %Y, %H:%M")
+        .to_string()
+}
+
+/// "14:00"
+fn clock(unit: &Unit, t: Timestamp) -> String {
+    slots::local(unit, t).strftime("%H:%M").to_string()
+}
+
+/// "2 h 05 min" / "12 min" / "1 min"
+pub fn duration(t: &Text, d: SignedDuration) -> String {
+    let mins = (d.as_secs() + 59) / 60;
+    if mins >= 60 {
+        format!("{} h {:02} min", mins / 60, mins % 60)
+    } else {
+        fill(t.minutes_fmt, &[&mins.max(1).to_string()])
+    }
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+pub struct InvitePage {
+    pub lang: &'static str,
+    pub t: &'static Text,
+    pub heading: String,
+    pub unit_name: String,
+    pub invite: String,
+    pub csrf: String,
+    pub zone_note: String,
+    pub days: Vec<Day>,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub languages: Vec<(&'static str, &'static str)>,
+    pub consent: bool,
+    pub errors: Vec<(&'static str, String)>,
+}
+
+impl InvitePage {
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+/// A day of offered slots.
+pub struct Day {
+    pub label: String,
+    pub slots: Vec<SlotChoice>,
+}
+
+pub struct SlotChoice {
+    pub value: i64,
+    pub time: String,
+    pub free: String,
+    pub checked: bool,
+}
+
+/// What the family typed, kept when the form comes back with errors.
+#[derive(Debug, Default, Clone)]
+pub struct Entered {
+    pub slot: Option<i64>,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub consent: bool,
+}
+
+impl InvitePage {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        lang: Lang,
+        patient_label: &str,
+        unit: &Unit,
+        invite: &str,
+        csrf: String,
+        offers: &[Offer],
+        entered: &Entered,
+        errors: Vec<(&'static str, String)>,
+    ) -> InvitePage {
+        let t = lang.text();
+        let mut days: Vec<Day> = Vec::new();
+        for offer in offers {
+            let label = slots::local(unit, offer.slot.start)
+                .strftime("%A %-d %B")
+                .to_string();
+            let choice = SlotChoice {
+                value: offer.slot.start.as_second(),
+                time: format!(
+                    "{}–{}",
+                    clock(unit, offer.slot.start),
+                    clock(unit, offer.slot.end)
+                ),
+                free: if offer.free == 1 {
+                    t.free_one.to_string()
+                } else {
+                    fill(t.free_many_fmt, &[&offer.free.to_string()])
+                },
+                checked: entered.slot == Some(offer.slot.start.as_second()),
+            };
+            match days.last_mut() {
+                Some(day) if day.label == label => day.slots.push(choice),
+                _ => days.push(Day {
+                    label,
+                    slots: vec![choice],
+                }),
+            }
+        }
+        InvitePage {
+            lang: lang.code(),
+            t,
+            heading: fill(t.book_heading_fmt, &[patient_label]),
+            unit_name: unit.name.clone(),
+            invite: invite.to_string(),
+            csrf,
+            zone_note: fill(t.time_zone_fmt, &[&unit.time_zone_name]),
+            days,
+            name: entered.name.clone(),
+            email: entered.email.clone(),
+            language: if entered.language.is_empty() {
+                lang.code().to_string()
+            } else {
+                entered.language.clone()
+            },
+            languages: Lang::ALL
+                .iter()
+                .map(|l| (l.code(), l.native_name()))
+                .collect(),
+            consent: entered.consent,
+            errors,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "booked.html")]
+pub struct BookedPage {
+    pub lang: &'static str,
+    pub t: &'static Text,
+    pub when: String,
+    pub visit_url: String,
+    pub code: String,
+}
+
+#[derive(Template)]
+#[template(path = "waiting.html")]
+pub struct WaitingPage {
+    pub lang: &'static str,
+    pub t: &'static Text,
+    pub when: String,
+    pub opens_text: String,
+    pub opens_unix: i64,
+    pub refresh_secs: i64,
+    pub code: String,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub lang: &'static str,
+    pub t: &'static Text,
+    pub heading: String,
+    pub paragraphs: Vec<String>,
+}
+
+impl MessagePage {
+    pub fn new(lang: Lang, heading: &str, paragraphs: &[&str]) -> MessagePage {
+        MessagePage {
+            lang: lang.code(),
+            t: lang.text(),
+            heading: heading.to_string(),
+            paragraphs: paragraphs.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+}
