@@ -101,8 +101,29 @@ pub fn free_slots(
         .collect())
 }
 
-fn check_request(req: &BookingRequest) -> Result<(String, String, Lang), DomainError> {
-    let name = short_text("name", &req.name, 100)?;
+/// Every problem with the family's entries at once, field by field, so a
+/// form can mark them all in one go. Empty when `book` would accept them.
+pub fn problems(req: &BookingRequest) -> Vec<(&'static str, String)> {
+    [
+        check_name(req).err(),
+        check_email(req).err(),
+        check_language(req).err(),
+        check_consent(req).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|e| match e {
+        DomainError::Invalid { field, message } => Some((field, message)),
+        _ => None,
+    })
+    .collect()
+}
+
+fn check_name(req: &BookingRequest) -> Result<String, DomainError> {
+    short_text("name", &req.name, 100)
+}
+
+fn check_email(req: &BookingRequest) -> Result<String, DomainError> {
     let email = req.email.trim();
     let options = email_address::Options::default()
         .with_required_tld()
@@ -122,7 +143,11 @@ fn check_request(req: &BookingRequest) -> Result<(String, String, Lang), DomainE
             "does not look like an e-mail address; check it, e.g. name@example.org",
         ));
     }
-    let lang = Lang::parse(&req.language).ok_or_else(|| {
+    Ok(email.to_string())
+}
+
+fn check_language(req: &BookingRequest) -> Result<Lang, DomainError> {
+    Lang::parse(&req.language).ok_or_else(|| {
         DomainError::invalid(
             "language",
             format!(
@@ -134,14 +159,26 @@ fn check_request(req: &BookingRequest) -> Result<(String, String, Lang), DomainE
                     .join(", ")
             ),
         )
-    })?;
-    if !req.consent {
-        return Err(DomainError::invalid(
+    })
+}
+
+fn check_consent(req: &BookingRequest) -> Result<(), DomainError> {
+    if req.consent {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
             "consent",
             "please read the privacy statement and tick the box to agree",
-        ));
+        ))
     }
-    Ok((name, email.to_string(), lang))
+}
+
+fn check_request(req: &BookingRequest) -> Result<(String, String, Lang), DomainError> {
+    let name = check_name(req)?;
+    let email = check_email(req)?;
+    let lang = check_language(req)?;
+    check_consent(req)?;
+    Ok((name, email, lang))
 }
 
 /// Books `req.slot_start` for `patient` on `unit`. Run it inside one

@@ -27,7 +27,7 @@ pub static TEXT: Text = Text {
     add_to_calendar: "Add to calendar",
     how_to_cancel: "Cannot make it? Open your visit link and choose “Cancel this visit”, so another family can use the time.",
     waiting_heading: "Your visit has not started yet",
-    waiting_when_fmt: "Your visit with {} starts at {}.",
+    waiting_when_fmt: "Your visit with {} starts on {}.",
     waiting_opens_fmt: "You can join from {}, in about {}.",
     waiting_auto: "Keep this page open: it takes you into the call by itself when the time comes.",
     ended_heading: "This visit has ended",

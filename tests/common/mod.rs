@@ -6,6 +6,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use bedside::clock::FixedClock;
 use bedside::config::{Config, Env};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -43,6 +46,33 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let data_dir = config.server.data_dir.clone();
         let task = tokio::spawn(bedside::run(config, listener, shutdown.clone()));
+        Self::ready(addr, data_dir, shutdown, task).await
+    }
+
+    /// Starts bedside with its clock held by the test, and its public URL
+    /// set to the address it really listens on (so links and the origin
+    /// check match what a browser sees).
+    pub async fn start_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let public = format!("http://{addr}");
+        let config = config_for(data_dir, &[("BEDSIDE_PUBLIC_URL", &public)]);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(bedside::run_with_clock(
+            config,
+            listener,
+            shutdown.clone(),
+            clock,
+        ));
+        Self::ready(addr, data_dir.to_path_buf(), shutdown, task).await
+    }
+
+    async fn ready(
+        addr: SocketAddr,
+        data_dir: PathBuf,
+        shutdown: CancellationToken,
+        task: JoinHandle<Result<(), bedside::StartError>>,
+    ) -> TestServer {
         let server = TestServer {
             addr,
             data_dir,
@@ -100,4 +130,59 @@ pub async fn request(
 /// Opens the database file directly, as an auditor would.
 pub fn open_db(data_dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(data_dir.join("bedside.db")).unwrap()
+}
+
+/// A ward set up the way `bedside unit/tablet/patient add` does it, written
+/// straight into the database file before (or while) the server runs.
+pub struct Ward {
+    pub unit_id: i64,
+    pub patient_id: i64,
+    /// The patient's invite code (the part after `/b/`).
+    pub invite: String,
+}
+
+/// Creates the data directory and a ward "Ward 3" in Europe/Amsterdam with
+/// the given visiting `hours`, `tablets` active tablets (Tablet 1, 2, …)
+/// and one patient "Bed 12". Defaults otherwise: 30-minute slots, 10
+/// minutes buffer, 7 days ahead, 2 visits a day, join 10 minutes early,
+/// 5 minutes grace.
+pub fn seed_ward(data_dir: &Path, hours: &str, tablets: usize) -> Ward {
+    seed_unit(data_dir, "Ward 3", hours, tablets, "Bed 12")
+}
+
+/// As [`seed_ward`], for any unit name and patient label.
+pub fn seed_unit(data_dir: &Path, unit: &str, hours: &str, tablets: usize, label: &str) -> Ward {
+    use bedside::domain::{patient, tablet, unit as units};
+    let config = config_for(data_dir, &[]);
+    bedside::create_data_dir(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let u = match units::by_name(&conn, unit) {
+        Ok(u) => u,
+        Err(_) => units::add(
+            &conn,
+            unit,
+            &units::UnitSettings {
+                time_zone: Some("Europe/Amsterdam".into()),
+                visiting_hours: Some(hours.into()),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap(),
+    };
+    for i in 1..=tablets {
+        tablet::add(&conn, unit, &format!("Tablet {i}"), now).unwrap();
+    }
+    let registered = patient::add(&conn, &u, label, now, &ring::rand::SystemRandom::new()).unwrap();
+    Ward {
+        unit_id: u.id,
+        patient_id: registered.patient.id,
+        invite: registered.invite.expose().to_string(),
+    }
+}
+
+/// A fixed instant, e.g. `at("2026-11-23T08:00:00Z")`.
+pub fn at(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
 }

@@ -119,18 +119,24 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
     };
     let now = state.clock.now();
 
-    let error = if !state.form_key.verify("book", invite, form.csrf.as_deref()) {
-        Some(("form", Lang::En.text().form_expired.to_string()))
-    } else if entered.slot.is_none() {
-        Some(("slot", "please choose one of the times shown".to_string()))
-    } else {
-        let req = BookingRequest {
-            slot_start: entered.slot.unwrap_or_default(),
-            name: entered.name.clone(),
-            email: entered.email.clone(),
-            language: entered.language.clone(),
-            consent: entered.consent,
-        };
+    let req = BookingRequest {
+        slot_start: entered.slot.unwrap_or_default(),
+        name: entered.name.clone(),
+        email: entered.email.clone(),
+        language: entered.language.clone(),
+        consent: entered.consent,
+    };
+    let mut errors = booking::problems(&req);
+    if entered.slot.is_none() {
+        errors.insert(
+            0,
+            ("slot", "please choose one of the times shown".to_string()),
+        );
+    }
+    if !state.form_key.verify("book", invite, form.csrf.as_deref()) {
+        errors = vec![("form", Lang::En.text().form_expired.to_string())];
+    }
+    if errors.is_empty() {
         let (p, u) = (patient.clone(), unit.clone());
         let rng = state.rng.clone();
         let result = state
@@ -142,11 +148,11 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
                 tracing::info!(booking = booked.id, unit = unit.id, "visit booked");
                 return Ok(see_other(&format!("/v/{}/booked", booked.visit.expose())));
             }
-            Err(DomainError::Invalid { field, message }) => Some((field, message)),
-            Err(DomainError::Conflict(message)) => Some(("slot", message)),
+            Err(DomainError::Invalid { field, message }) => errors.push((field, message)),
+            Err(DomainError::Conflict(message)) => errors.push(("slot", message)),
             Err(e) => return Err(e.into()),
         }
-    };
+    }
     let offers = {
         let unit = unit.clone();
         state
@@ -162,7 +168,7 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         state.form_key.token("book", invite),
         &offers,
         &entered,
-        error.into_iter().collect(),
+        errors,
     );
     pages::render(http::StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
