@@ -383,3 +383,155 @@ fn check_reports_a_database_from_a_newer_bedside() {
     assert!(stdout.contains("problem  server.data_dir:"), "{stdout}");
     assert!(stdout.contains("newer bedside"), "{stdout}");
 }
+
+#[test]
+fn a_ward_set_up_from_the_cli_is_bookable_through_the_printed_invite() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let out = run(bedside(dir.path()).args(args));
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&[
+        "unit",
+        "add",
+        "Ward 3",
+        "--time-zone",
+        "Europe/Amsterdam",
+        "--hours",
+        "mon-sun 08:00-20:00",
+        "--slot-minutes",
+        "20",
+        "--buffer-minutes",
+        "5",
+    ]);
+    ok(&["tablet", "add", "--unit", "Ward 3", "Tablet 1"]);
+    ok(&["tablet", "add", "--unit", "Ward 3", "Tablet 2"]);
+    let tablets = ok(&["tablet", "list", "--unit", "Ward 3"]);
+    assert!(tablets.contains("Tablet 2\tactive"), "{tablets}");
+    let qr = dir.path().join("card.svg");
+    let added = ok(&[
+        "patient",
+        "add",
+        "--unit",
+        "Ward 3",
+        "--label",
+        "Bed 12",
+        "--qr",
+        qr.to_str().unwrap(),
+    ]);
+    let link = added
+        .lines()
+        .find(|l| l.starts_with("http://127.0.0.1:8080/b/"))
+        .expect("the invite link is printed");
+    assert!(std::fs::read_to_string(&qr).unwrap().contains("<svg"));
+    let units = ok(&["unit", "list"]);
+    assert!(units.contains("20 min, 5 min between"), "{units}");
+
+    // The server started on the same data serves the printed invite.
+    let server = serve(dir.path());
+    let path = link.trim_start_matches("http://127.0.0.1:8080");
+    let page = http_get(server.addr, path);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Book a video visit with Bed 12"), "{page}");
+    assert!(
+        page.contains("20 min") || page.contains("–"),
+        "slots are offered"
+    );
+    drop(server);
+
+    // Discharge: the same link stops working.
+    let list = ok(&["patient", "list", "--unit", "Ward 3"]);
+    let id = list.split('\t').next().unwrap().trim().to_string();
+    let out = ok(&["patient", "discharge", &id]);
+    assert!(out.contains("discharged"), "{out}");
+    let server = serve(dir.path());
+    let page = http_get(server.addr, path);
+    assert!(page.starts_with("HTTP/1.1 404"), "{page}");
+}
+
+#[test]
+fn admin_commands_refuse_bad_input_naming_the_option_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fails = |args: &[&str], hint: &str| {
+        let out = run(bedside(dir.path()).args(args));
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(hint), "{args:?}: {err}");
+    };
+    fails(
+        &[
+            "unit",
+            "add",
+            "Ward 3",
+            "--time-zone",
+            "Mars/Olympus",
+            "--hours",
+            "mon 10:00-11:00",
+        ],
+        "time-zone: 'Mars/Olympus' is not an IANA time zone",
+    );
+    fails(
+        &[
+            "unit",
+            "add",
+            "Ward 3",
+            "--time-zone",
+            "Europe/Amsterdam",
+            "--hours",
+            "mon 11:00-10:00",
+        ],
+        "hours",
+    );
+    fails(
+        &["unit", "add", "Ward 3", "--time-zone", "Europe/Amsterdam"],
+        "visiting-hours: is required",
+    );
+    fails(
+        &["tablet", "add", "--unit", "Ward 9", "T1"],
+        "no unit called 'Ward 9'",
+    );
+    fails(
+        &["patient", "add", "--unit", "Ward 9", "--label", "Bed 1"],
+        "no unit called 'Ward 9'",
+    );
+    let ok = run(bedside(dir.path()).args([
+        "unit",
+        "add",
+        "Ward 3",
+        "--time-zone",
+        "Europe/Amsterdam",
+        "--hours",
+        "mon 10:00-11:00",
+    ]));
+    assert!(ok.status.success());
+    fails(
+        &["unit", "set", "Ward 3", "--slot-minutes", "500"],
+        "slot-minutes: 500 is out of range; use 5 to 240",
+    );
+    fails(
+        &[
+            "patient",
+            "add",
+            "--unit",
+            "Ward 3",
+            "--label",
+            &"x".repeat(41),
+        ],
+        "label: is too long",
+    );
+    fails(&["patient", "discharge", "99"], "no patient with id 99");
+    let db = common::open_db(dir.path());
+    let counts: (i64, i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM units), (SELECT count(*) FROM tablets), (SELECT count(*) FROM patients)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(counts, (1, 0, 0));
+    let slot: i64 = db
+        .query_row("SELECT slot_minutes FROM units", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(slot, 30, "a refused change leaves the unit as it was");
+}
