@@ -13,13 +13,14 @@ use crate::calendar;
 use crate::domain::DomainError;
 use crate::domain::booking::{self, BookingRequest, Phase, Visit};
 use crate::domain::patient;
-use crate::domain::unit::FamilyDisplay;
+use crate::domain::unit::{FamilyDisplay, Unit};
 use crate::error::{Error, Result};
 use crate::http::forms::{self, client_ip};
 use crate::http::pages::{self, BookedPage, Entered, InvitePage, MessagePage, WaitingPage};
 use crate::http::response::{Response, with_header};
 use crate::i18n::{Lang, fill};
 use crate::jitsi::{Grant, Role, RoomName, TokenUser};
+use crate::store::patients::PatientRow;
 
 type Request = http::Request<Bytes>;
 
@@ -44,16 +45,7 @@ async fn throttled<T>(
     }
 }
 
-async fn find_invite(
-    state: &State,
-    invite: &str,
-) -> Result<
-    (
-        crate::store::patients::PatientRow,
-        crate::domain::unit::Unit,
-    ),
-    DomainError,
-> {
+async fn find_invite(state: &State, invite: &str) -> Result<(PatientRow, Unit), DomainError> {
     let invite = invite.to_string();
     state
         .store
@@ -72,6 +64,29 @@ async fn find_visit(state: &State, code: &str) -> Result<Visit, DomainError> {
 /// `GET /b/<invite>`: the patient's label and unit, free slots, the form.
 pub async fn invite_show(state: &State, request: &Request, invite: &str) -> Result<Response> {
     let (patient, unit) = throttled(state, request, find_invite(state, invite)).await?;
+    invite_page(
+        state,
+        &patient,
+        &unit,
+        invite,
+        &Entered::default(),
+        Vec::new(),
+        http::StatusCode::OK,
+    )
+    .await
+}
+
+/// The invite page with the free slots as they are now, the family's
+/// entries and the problems found in them.
+async fn invite_page(
+    state: &State,
+    patient: &PatientRow,
+    unit: &Unit,
+    invite: &str,
+    entered: &Entered,
+    errors: Vec<(&'static str, String)>,
+    status: http::StatusCode,
+) -> Result<Response> {
     let now = state.clock.now();
     let offers = {
         let unit = unit.clone();
@@ -83,14 +98,14 @@ pub async fn invite_show(state: &State, request: &Request, invite: &str) -> Resu
     let page = InvitePage::new(
         Lang::En,
         &patient.label,
-        &unit,
+        unit,
         invite,
         state.form_key.token("book", invite),
         &offers,
-        &Entered::default(),
-        Vec::new(),
+        entered,
+        errors,
     );
-    pages::render(http::StatusCode::OK, &page)
+    pages::render(status, &page)
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,24 +168,16 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
             Err(e) => return Err(e.into()),
         }
     }
-    let offers = {
-        let unit = unit.clone();
-        state
-            .store
-            .read(move |c| booking::free_slots(c, &unit, now))
-            .await?
-    };
-    let page = InvitePage::new(
-        Lang::En,
-        &patient.label,
+    invite_page(
+        state,
+        &patient,
         &unit,
         invite,
-        state.form_key.token("book", invite),
-        &offers,
         &entered,
         errors,
-    );
-    pages::render(http::StatusCode::UNPROCESSABLE_ENTITY, &page)
+        http::StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 fn see_other(location: &str) -> Response {
