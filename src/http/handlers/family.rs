@@ -357,13 +357,10 @@ pub async fn visit_calendar(state: &State, request: &Request, code: &str) -> Res
         .config
         .server
         .public_url
-        .split("://")
-        .nth(1)
-        .unwrap_or("bedside")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("bedside")
-        .to_string();
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_string))
+        .unwrap_or_else(|| "bedside".into());
     let text = calendar::ics(&calendar::Event {
         uid: &format!("booking-{}@{host}", visit.booking.id),
         stamp: state.clock.now(),
