@@ -41,8 +41,10 @@ pub async fn authenticate(state: &State, request: &Request) -> Result<()> {
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|k| k.trim().to_string());
+        // The scheme is case-insensitive (RFC 9110 §11.1): "bearer" is fine.
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, k)| k.trim().to_string());
     let valid = match key {
         Some(key) => state.store.read(move |c| apikey::verify(c, &key)).await?,
         None => false,
@@ -288,7 +290,18 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
                 }
                 e => e,
             })?;
-            booking::book(tx, &p, &u, &req, now, &rng)
+            // The domain names the chosen time `slot` (the family form's
+            // field); in this API's body it is `start`.
+            booking::book(tx, &p, &u, &req, now, &rng).map_err(|e| match e {
+                DomainError::Invalid {
+                    field: "slot",
+                    message,
+                } => DomainError::Invalid {
+                    field: "start",
+                    message,
+                },
+                e => e,
+            })
         })
         .await?;
     tracing::info!(booking = booked.id, "visit booked through the API");
