@@ -129,6 +129,20 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Token signature algorithm; must equal Prosody's (docker-jitsi-meet: JWT_SIGN_TYPE). \
               HS256, HS384 or HS512.",
     },
+    KeySpec {
+        key: "staff.session_idle",
+        env: "BEDSIDE_STAFF_SESSION_IDLE",
+        default: Some("\"30m\""),
+        example: None,
+        doc: "A staff session ends after this long without use (5m to 12h).",
+    },
+    KeySpec {
+        key: "staff.session_max",
+        env: "BEDSIDE_STAFF_SESSION_MAX",
+        default: Some("\"12h\""),
+        example: None,
+        doc: "A staff session ends this long after login, used or not (1h to 24h): one shift.",
+    },
 ];
 
 /// Environment variables bedside reads that are not configuration keys.
@@ -144,6 +158,13 @@ pub const SECRET_FILE: &str = "jitsi-app-secret";
 pub struct Config {
     pub server: ServerConfig,
     pub jitsi: JitsiConfig,
+    pub staff: StaffConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaffConfig {
+    pub session_idle: Duration,
+    pub session_max: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -467,6 +488,16 @@ fn check(raw: &mut Raw) -> Option<Config> {
         parse_claim_text(v, "JWT_ACCEPTED_AUDIENCES")
     });
     let algorithm = raw.take("jitsi.algorithm", parse_algorithm);
+    let session_idle = raw.take("staff.session_idle", |v| {
+        parse_duration(
+            v,
+            Duration::from_secs(5 * 60),
+            Duration::from_secs(12 * 3600),
+        )
+    });
+    let session_max = raw.take("staff.session_max", |v| {
+        parse_duration(v, Duration::from_secs(3600), Duration::from_secs(24 * 3600))
+    });
 
     let data_dir = data_dir?;
     let (app_secret_file, app_secret_generated) = match raw.get("jitsi.app_secret_file") {
@@ -501,6 +532,10 @@ fn check(raw: &mut Raw) -> Option<Config> {
             app_secret_file,
             app_secret_generated,
             algorithm: algorithm?,
+        },
+        staff: StaffConfig {
+            session_idle: session_idle?,
+            session_max: session_max?,
         },
     })
 }

@@ -7,6 +7,7 @@ mod db;
 mod init;
 mod patient;
 mod serve;
+mod staff;
 mod tablet;
 mod token;
 mod unit;
@@ -59,6 +60,9 @@ pub enum Command {
     /// API keys for hospital systems.
     #[command(subcommand)]
     Apikey(apikey::ApiKeyCommand),
+    /// Staff accounts: the first admin is created here.
+    #[command(subcommand)]
+    Staff(staff::StaffCommand),
 }
 
 /// Runs the command and returns the exit code.
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Tablet(c) => tablet::run(cli.config.as_deref(), c),
         Command::Patient(c) => patient::run(cli.config.as_deref(), c),
         Command::Apikey(c) => apikey::run(cli.config.as_deref(), c),
+        Command::Staff(c) => staff::run(cli.config.as_deref(), c),
     }
 }
 

@@ -238,6 +238,7 @@ pub fn book(
     let room =
         RoomName::generate(rng).map_err(|_| DomainError::Conflict("no randomness".into()))?;
     let visit = Code::generate(rng);
+    let local_day = slots::local(unit, slot.start).date().to_string();
     let id = q::booking_insert(
         conn,
         &NewBookingRow {
@@ -248,6 +249,7 @@ pub fn book(
             ends_at: slot.end.as_second(),
             room: room.as_str(),
             visit_hash: &visit.hash(),
+            local_day: &local_day,
         },
         now_s,
     )

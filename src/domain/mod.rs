@@ -4,11 +4,13 @@
 //! the API share one implementation and tests can move time.
 
 pub mod apikey;
+pub mod audit;
 pub mod booking;
 pub mod codes;
 pub mod hours;
 pub mod patient;
 pub mod slots;
+pub mod staff;
 pub mod tablet;
 pub mod unit;
 

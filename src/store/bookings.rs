@@ -57,13 +57,16 @@ pub struct NewBookingRow<'a> {
     pub ends_at: i64,
     pub room: &'a str,
     pub visit_hash: &'a [u8],
+    /// The visit's calendar day in the unit's zone (YYYY-MM-DD), for the
+    /// daily counts.
+    pub local_day: &'a str,
 }
 
 pub fn booking_insert(conn: &Connection, b: &NewBookingRow<'_>, now: i64) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO bookings (patient_id, contact_id, tablet_id, starts_at, ends_at, room,
-             visit_hash, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'booked', ?8)",
+             visit_hash, status, created_at, local_day)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'booked', ?8, ?9)",
         params![
             b.patient_id,
             b.contact_id,
@@ -72,7 +75,8 @@ pub fn booking_insert(conn: &Connection, b: &NewBookingRow<'_>, now: i64) -> rus
             b.ends_at,
             b.room,
             b.visit_hash,
-            now
+            now,
+            b.local_day
         ],
     )?;
     Ok(conn.last_insert_rowid())

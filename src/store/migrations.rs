@@ -92,6 +92,89 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         revoked_at INTEGER
     ) STRICT;",
+    // 3: staff accounts and sessions, tablet device links, instant meetings,
+    // the audit trail, and per-unit daily counts that outlive the purge.
+    "CREATE TABLE staff (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        display_name  TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'operator')),
+        active        INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        locked_until  INTEGER,
+        created_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE staff_units (
+        staff_id INTEGER NOT NULL REFERENCES staff (id),
+        unit_id  INTEGER NOT NULL REFERENCES units (id),
+        PRIMARY KEY (staff_id, unit_id)
+    ) STRICT;
+    CREATE TABLE login_failures (
+        staff_id INTEGER NOT NULL REFERENCES staff (id),
+        at       INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX login_failures_staff ON login_failures (staff_id, at);
+    CREATE TABLE sessions (
+        id_hash      BLOB PRIMARY KEY,
+        staff_id     INTEGER NOT NULL REFERENCES staff (id),
+        csrf         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX sessions_staff ON sessions (staff_id);
+    ALTER TABLE tablets ADD COLUMN device_hash BLOB;
+    CREATE UNIQUE INDEX tablets_device ON tablets (device_hash) WHERE device_hash IS NOT NULL;
+    CREATE TABLE meetings (
+        id         INTEGER PRIMARY KEY,
+        unit_id    INTEGER NOT NULL REFERENCES units (id),
+        staff_id   INTEGER REFERENCES staff (id),
+        room       TEXT NOT NULL UNIQUE,
+        guest_hash BLOB NOT NULL UNIQUE,
+        starts_at  INTEGER NOT NULL,
+        ends_at    INTEGER NOT NULL CHECK (ends_at > starts_at),
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    -- Who did what to which object, and how it went. Never a name, e-mail
+    -- address, label or code: objects are named by kind and id.
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        object  TEXT,
+        outcome TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_at ON audit (at);
+    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    -- Counts per unit and local day; kept when bookings are purged.
+    ALTER TABLE bookings ADD COLUMN local_day TEXT;
+    CREATE TABLE daily_counts (
+        unit_id   INTEGER NOT NULL REFERENCES units (id),
+        day       TEXT NOT NULL,
+        booked    INTEGER NOT NULL DEFAULT 0,
+        done      INTEGER NOT NULL DEFAULT 0,
+        no_show   INTEGER NOT NULL DEFAULT 0,
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (unit_id, day)
+    ) STRICT;
+    CREATE TRIGGER daily_counts_booked AFTER INSERT ON bookings WHEN NEW.local_day IS NOT NULL
+    BEGIN
+        INSERT INTO daily_counts (unit_id, day, booked)
+            VALUES ((SELECT unit_id FROM patients WHERE id = NEW.patient_id), NEW.local_day, 1)
+            ON CONFLICT (unit_id, day) DO UPDATE SET booked = booked + 1;
+    END;
+    CREATE TRIGGER daily_counts_status AFTER UPDATE OF status ON bookings
+        WHEN NEW.local_day IS NOT NULL AND NEW.status <> OLD.status
+    BEGIN
+        UPDATE daily_counts SET
+            done      = done      + (NEW.status = 'done') - (OLD.status = 'done'),
+            no_show   = no_show   + (NEW.status = 'no-show') - (OLD.status = 'no-show'),
+            cancelled = cancelled + (NEW.status IN ('cancelled', 'patient-unavailable'))
+                                  - (OLD.status IN ('cancelled', 'patient-unavailable'))
+        WHERE unit_id = (SELECT unit_id FROM patients WHERE id = NEW.patient_id)
+          AND day = NEW.local_day;
+    END;",
 ];
 
 /// The schema version this binary writes.

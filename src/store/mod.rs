@@ -14,6 +14,7 @@ pub mod apikeys;
 pub mod bookings;
 mod migrations;
 pub mod patients;
+pub mod staff;
 pub mod units;
 
 use std::path::{Path, PathBuf};
