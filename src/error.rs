@@ -21,6 +21,9 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("you may not do this")]
     Forbidden,
+    /// A staff page without a live session: answered with the login page.
+    #[error("please log in")]
+    LoginRequired,
     /// A field of a form or JSON body that cannot be accepted.
     #[error("{field}: {message}")]
     Invalid {
@@ -51,6 +54,7 @@ impl Error {
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::Forbidden => S::FORBIDDEN,
+            Error::LoginRequired => S::SEE_OTHER,
             Error::Invalid { .. } => S::UNPROCESSABLE_ENTITY,
             Error::Unauthorized => S::UNAUTHORIZED,
             Error::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,

@@ -40,6 +40,10 @@ pub struct State {
     pub form_key: http::forms::FormKey,
     /// Limits code guessing per client address.
     pub throttle: http::throttle::Throttle,
+    /// Limits failed staff logins per client address.
+    pub login_throttle: http::throttle::Throttle,
+    /// Failed staff logins since start, for monitoring.
+    pub failed_logins: std::sync::atomic::AtomicU64,
 }
 
 /// Why bedside could not start.
@@ -148,6 +152,8 @@ pub async fn run_with_clock(
         form_key: http::forms::FormKey::generate(&rng),
         rng,
         throttle: http::throttle::Throttle::default(),
+        login_throttle: http::throttle::Throttle::default(),
+        failed_logins: std::sync::atomic::AtomicU64::new(0),
     });
     http::serve(listener, state, shutdown, grace).await;
     // Let queued writes finish and checkpoint the WAL before returning.

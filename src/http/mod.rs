@@ -7,6 +7,7 @@ pub mod qr;
 pub mod response;
 pub mod router;
 pub mod server;
+pub mod session;
 pub mod throttle;
 
 pub use server::serve;

@@ -103,6 +103,11 @@ pub fn from_error(error: &Error, flavour: Flavour) -> Response {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        Error::LoginRequired => {
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/staff/login"));
+        }
         _ => {}
     }
     response

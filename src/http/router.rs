@@ -26,6 +26,38 @@ pub enum Route {
     ApiPatientDischarge(i64),
     ApiBookingCreate,
     ApiBookingCancel(i64),
+    StaffLoginShow,
+    StaffLogin,
+    StaffLogout,
+    StaffToday,
+    StaffVisitOpen(i64),
+    StaffVisitStatus(i64),
+    StaffVisitMove(i64),
+    StaffPatients,
+    StaffPatientCreate,
+    StaffPatientDischarge(i64),
+    StaffMeetingForm,
+    StaffMeetingCreate,
+    StaffMeetingOpen(i64),
+    AdminHome,
+    AdminUnits,
+    AdminUnitCreate,
+    AdminUnitUpdate(i64),
+    AdminTablets,
+    AdminTabletCreate,
+    AdminTabletActive(i64),
+    AdminTabletDeviceLink(i64),
+    AdminStaff,
+    AdminStaffCreate,
+    AdminStaffUpdate(i64),
+    AdminStaffPassword(i64),
+    AdminApiKeys,
+    AdminApiKeyCreate,
+    AdminApiKeyRevoke,
+    AdminAudit,
+    AdminStats,
+    KioskShow(String),
+    KioskState(String),
     /// The path exists but not for this method; `allow` lists the methods.
     MethodNotAllowed {
         allow: &'static str,
@@ -60,6 +92,7 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
         ["privacy"] => not_allowed("GET, HEAD", "/privacy", Page),
         ["static", "bedside.css"] if get => (Route::Asset("bedside.css"), "/static/{asset}", Text),
         ["static", "visit.js"] if get => (Route::Asset("visit.js"), "/static/{asset}", Text),
+        ["static", "kiosk.js"] if get => (Route::Asset("kiosk.js"), "/static/{asset}", Text),
         ["b", invite] if get => (Route::InviteShow(invite.to_string()), "/b/{invite}", Page),
         ["b", invite] if post => (
             Route::BookingCreate(invite.to_string()),
@@ -127,11 +160,174 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
             ),
             false => not_allowed("POST", "/api/v1/bookings/{id}/cancel", Json),
         },
+        ["staff", "login"] if get => (Route::StaffLoginShow, "/staff/login", Page),
+        ["staff", "login"] if post => (Route::StaffLogin, "/staff/login", Page),
+        ["staff", "login"] => not_allowed("GET, HEAD, POST", "/staff/login", Page),
+        ["staff", "logout"] if post => (Route::StaffLogout, "/staff/logout", Page),
+        ["staff", "logout"] => not_allowed("POST", "/staff/logout", Page),
+        ["staff"] if get => (Route::StaffToday, "/staff", Page),
+        ["staff"] => not_allowed("GET, HEAD", "/staff", Page),
+        ["staff", "visits", v, action] if id(v).is_some() => {
+            let v = id(v).unwrap_or(0);
+            match (*action, post) {
+                ("open", true) => (Route::StaffVisitOpen(v), "/staff/visits/{id}/open", Page),
+                ("status", true) => (
+                    Route::StaffVisitStatus(v),
+                    "/staff/visits/{id}/status",
+                    Page,
+                ),
+                ("move", true) => (Route::StaffVisitMove(v), "/staff/visits/{id}/move", Page),
+                ("open" | "status" | "move", false) => {
+                    not_allowed("POST", "/staff/visits/{id}/{action}", Page)
+                }
+                _ => (Route::NotFound, "unmatched", Page),
+            }
+        }
+        ["staff", "patients"] if get => (Route::StaffPatients, "/staff/patients", Page),
+        ["staff", "patients"] if post => (Route::StaffPatientCreate, "/staff/patients", Page),
+        ["staff", "patients"] => not_allowed("GET, HEAD, POST", "/staff/patients", Page),
+        ["staff", "patients", p, "discharge"] if id(p).is_some() => match post {
+            true => (
+                Route::StaffPatientDischarge(id(p).unwrap_or(0)),
+                "/staff/patients/{id}/discharge",
+                Page,
+            ),
+            false => not_allowed("POST", "/staff/patients/{id}/discharge", Page),
+        },
+        ["staff", "meetings"] if get => (Route::StaffMeetingForm, "/staff/meetings", Page),
+        ["staff", "meetings"] if post => (Route::StaffMeetingCreate, "/staff/meetings", Page),
+        ["staff", "meetings"] => not_allowed("GET, HEAD, POST", "/staff/meetings", Page),
+        ["staff", "meetings", m, "open"] if id(m).is_some() => match post {
+            true => (
+                Route::StaffMeetingOpen(id(m).unwrap_or(0)),
+                "/staff/meetings/{id}/open",
+                Page,
+            ),
+            false => not_allowed("POST", "/staff/meetings/{id}/open", Page),
+        },
+        ["staff", "admin"] if get => (Route::AdminHome, "/staff/admin", Page),
+        ["staff", "admin"] => not_allowed("GET, HEAD", "/staff/admin", Page),
+        ["staff", "admin", "units"] if get => (Route::AdminUnits, "/staff/admin/units", Page),
+        ["staff", "admin", "units"] if post => (Route::AdminUnitCreate, "/staff/admin/units", Page),
+        ["staff", "admin", "units"] => not_allowed("GET, HEAD, POST", "/staff/admin/units", Page),
+        ["staff", "admin", "units", u] if id(u).is_some() => match post {
+            true => (
+                Route::AdminUnitUpdate(id(u).unwrap_or(0)),
+                "/staff/admin/units/{id}",
+                Page,
+            ),
+            false => not_allowed("POST", "/staff/admin/units/{id}", Page),
+        },
+        ["staff", "admin", "tablets"] if get => (Route::AdminTablets, "/staff/admin/tablets", Page),
+        ["staff", "admin", "tablets"] if post => {
+            (Route::AdminTabletCreate, "/staff/admin/tablets", Page)
+        }
+        ["staff", "admin", "tablets"] => {
+            not_allowed("GET, HEAD, POST", "/staff/admin/tablets", Page)
+        }
+        ["staff", "admin", "tablets", t, action] if id(t).is_some() => {
+            let t = id(t).unwrap_or(0);
+            match (*action, post) {
+                ("active", true) => (
+                    Route::AdminTabletActive(t),
+                    "/staff/admin/tablets/{id}/active",
+                    Page,
+                ),
+                ("device-link", true) => (
+                    Route::AdminTabletDeviceLink(t),
+                    "/staff/admin/tablets/{id}/device-link",
+                    Page,
+                ),
+                ("active" | "device-link", false) => {
+                    not_allowed("POST", "/staff/admin/tablets/{id}/{action}", Page)
+                }
+                _ => (Route::NotFound, "unmatched", Page),
+            }
+        }
+        ["staff", "admin", "staff"] if get => (Route::AdminStaff, "/staff/admin/staff", Page),
+        ["staff", "admin", "staff"] if post => {
+            (Route::AdminStaffCreate, "/staff/admin/staff", Page)
+        }
+        ["staff", "admin", "staff"] => not_allowed("GET, HEAD, POST", "/staff/admin/staff", Page),
+        ["staff", "admin", "staff", a] if id(a).is_some() => match post {
+            true => (
+                Route::AdminStaffUpdate(id(a).unwrap_or(0)),
+                "/staff/admin/staff/{id}",
+                Page,
+            ),
+            false => not_allowed("POST", "/staff/admin/staff/{id}", Page),
+        },
+        ["staff", "admin", "staff", a, "password"] if id(a).is_some() => match post {
+            true => (
+                Route::AdminStaffPassword(id(a).unwrap_or(0)),
+                "/staff/admin/staff/{id}/password",
+                Page,
+            ),
+            false => not_allowed("POST", "/staff/admin/staff/{id}/password", Page),
+        },
+        ["staff", "admin", "apikeys"] if get => (Route::AdminApiKeys, "/staff/admin/apikeys", Page),
+        ["staff", "admin", "apikeys"] if post => {
+            (Route::AdminApiKeyCreate, "/staff/admin/apikeys", Page)
+        }
+        ["staff", "admin", "apikeys"] => {
+            not_allowed("GET, HEAD, POST", "/staff/admin/apikeys", Page)
+        }
+        ["staff", "admin", "apikeys", "revoke"] if post => (
+            Route::AdminApiKeyRevoke,
+            "/staff/admin/apikeys/revoke",
+            Page,
+        ),
+        ["staff", "admin", "apikeys", "revoke"] => {
+            not_allowed("POST", "/staff/admin/apikeys/revoke", Page)
+        }
+        ["staff", "admin", "audit"] if get => (Route::AdminAudit, "/staff/admin/audit", Page),
+        ["staff", "admin", "audit"] => not_allowed("GET, HEAD", "/staff/admin/audit", Page),
+        ["staff", "admin", "stats"] if get => (Route::AdminStats, "/staff/admin/stats", Page),
+        ["staff", "admin", "stats"] => not_allowed("GET, HEAD", "/staff/admin/stats", Page),
+        ["t", code] if get => (Route::KioskShow(code.to_string()), "/t/{code}", Page),
+        ["t", _] => not_allowed("GET, HEAD", "/t/{code}", Page),
+        ["t", code, "state.json"] if get => (
+            Route::KioskState(code.to_string()),
+            "/t/{code}/state.json",
+            Json,
+        ),
+        ["t", _, "state.json"] => not_allowed("GET, HEAD", "/t/{code}/state.json", Json),
         ["api", ..] => (Route::NotFound, "unmatched", Json),
+        ["staff" | "t", ..] => (Route::NotFound, "unmatched", Page),
         ["b" | "v", ..] => (Route::NotFound, "unmatched", Page),
         _ => (Route::NotFound, "unmatched", Text),
     }
 }
+
+/// Every path pattern that changes state (POST), with an example path,
+/// for tests that must cover each one (CSRF, authorisation).
+pub const STATE_CHANGING: &[&str] = &[
+    "/b/{invite}",
+    "/v/{code}/cancel",
+    "/api/v1/patients",
+    "/api/v1/patients/{id}/discharge",
+    "/api/v1/bookings",
+    "/api/v1/bookings/{id}/cancel",
+    "/staff/login",
+    "/staff/logout",
+    "/staff/visits/{id}/open",
+    "/staff/visits/{id}/status",
+    "/staff/visits/{id}/move",
+    "/staff/patients",
+    "/staff/patients/{id}/discharge",
+    "/staff/meetings",
+    "/staff/meetings/{id}/open",
+    "/staff/admin/units",
+    "/staff/admin/units/{id}",
+    "/staff/admin/tablets",
+    "/staff/admin/tablets/{id}/active",
+    "/staff/admin/tablets/{id}/device-link",
+    "/staff/admin/staff",
+    "/staff/admin/staff/{id}",
+    "/staff/admin/staff/{id}/password",
+    "/staff/admin/apikeys",
+    "/staff/admin/apikeys/revoke",
+];
 
 #[cfg(test)]
 mod tests {
@@ -171,6 +367,22 @@ mod tests {
             route(&Method::GET, "/api/v1/units/-1/slots").0,
             Route::NotFound
         );
+    }
+
+    #[test]
+    fn the_state_changing_list_is_every_post_route() {
+        // Each listed pattern, with ids and codes filled in, is a POST route
+        // with that very pattern; and a GET to it is not another POST route.
+        for pattern in STATE_CHANGING {
+            let path = pattern
+                .replace("{id}", "7")
+                .replace("{invite}", "x")
+                .replace("{code}", "x");
+            let (r, p, _) = route(&Method::POST, &path);
+            assert_ne!(r, Route::NotFound, "{pattern}");
+            assert!(!matches!(r, Route::MethodNotAllowed { .. }), "{pattern}");
+            assert_eq!(p, *pattern);
+        }
     }
 
     #[test]

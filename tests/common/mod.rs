@@ -186,3 +186,128 @@ pub fn seed_unit(data_dir: &Path, unit: &str, hours: &str, tablets: usize, label
 pub fn at(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
 }
+
+/// The password every seeded staff account has.
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+/// Creates a staff account (`role` "admin" or "operator") working on the
+/// named units, with [`STAFF_PASSWORD`]. Returns its id.
+pub fn seed_staff(data_dir: &Path, username: &str, role: &str, units: &[&str]) -> i64 {
+    use bedside::domain::audit::Actor;
+    use bedside::domain::staff::{self, Role};
+    let config = config_for(data_dir, &[]);
+    bedside::create_data_dir(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let hash = staff::hash_password(STAFF_PASSWORD, &ring::rand::SystemRandom::new()).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let role = Role::parse(role).unwrap();
+    let s = staff::add(
+        &conn,
+        username,
+        &format!("Nurse {username}"),
+        role,
+        &hash,
+        Actor::Cli,
+        now,
+    )
+    .unwrap();
+    let units: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+    staff::set_units(&conn, s.id, &units, Actor::Cli, now).unwrap();
+    s.id
+}
+
+/// A logged-in staff browser: its cookie and the CSRF token of its session.
+#[derive(Debug, Clone)]
+pub struct StaffSession {
+    /// `__Host-bedside_session=<id>`, ready for a `cookie` header.
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestServer {
+    /// Logs in through the login form as a browser would.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<StaffSession, (http::StatusCode, String)> {
+        let (_, _, page) = self.get("/staff/login").await;
+        let token = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_string();
+        let body = serde_urlencoded::to_string([
+            ("csrf", token.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .unwrap();
+        let origin = format!("http://{}", self.addr);
+        let (status, headers, body) = request(
+            self.addr,
+            http::Method::POST,
+            "/staff/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", &origin),
+            ],
+            Bytes::from(body),
+        )
+        .await;
+        if status != http::StatusCode::SEE_OTHER {
+            return Err((status, body));
+        }
+        let set_cookie = headers["set-cookie"].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let (_, _, page) = self.get_as(&cookie, "/staff").await;
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        Ok(StaffSession { cookie, csrf })
+    }
+
+    /// A GET with a session cookie.
+    pub async fn get_as(
+        &self,
+        cookie: &str,
+        path: &str,
+    ) -> (http::StatusCode, http::HeaderMap, String) {
+        request(
+            self.addr,
+            http::Method::GET,
+            path,
+            &[("cookie", cookie)],
+            Bytes::new(),
+        )
+        .await
+    }
+
+    /// A same-origin form POST with a session cookie; `form` is urlencoded
+    /// and should carry `csrf=<token>` when the test wants it accepted.
+    pub async fn post_as(
+        &self,
+        cookie: &str,
+        path: &str,
+        form: &str,
+    ) -> (http::StatusCode, http::HeaderMap, String) {
+        let origin = format!("http://{}", self.addr);
+        request(
+            self.addr,
+            http::Method::POST,
+            path,
+            &[
+                ("cookie", cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", &origin),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            Bytes::from(form.to_string()),
+        )
+        .await
+    }
+}

@@ -5,10 +5,12 @@ use crate::http::response::{Response, with_header};
 
 const CSS: &str = include_str!("../../../static/bedside.css");
 const VISIT_JS: &str = include_str!("../../../static/visit.js");
+const KIOSK_JS: &str = include_str!("../../../static/kiosk.js");
 
 pub fn asset_show(name: &'static str) -> Response {
     let (body, content_type) = match name {
         "bedside.css" => (CSS, "text/css; charset=utf-8"),
+        "kiosk.js" => (KIOSK_JS, "text/javascript; charset=utf-8"),
         _ => (VISIT_JS, "text/javascript; charset=utf-8"),
     };
     let mut response = crate::http::response::text(http::StatusCode::OK, body);

@@ -203,3 +203,28 @@ impl MessagePage {
         }
     }
 }
+
+/// What every staff page's navigation bar needs.
+pub struct Nav {
+    pub name: String,
+    pub csrf: String,
+    pub admin: bool,
+}
+
+impl Nav {
+    pub fn of(user: &crate::domain::staff::StaffUser) -> Nav {
+        Nav {
+            name: user.display_name.clone(),
+            csrf: user.csrf.clone(),
+            admin: user.is_admin(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub username: String,
+    pub error: Option<String>,
+}
