@@ -94,6 +94,7 @@ pub struct Text {
     pub family_of_fmt: &'static str,
     pub form_expired: &'static str,
     pub cancelled_already: &'static str,
+    pub guest_name: &'static str,
 }
 
 /// Fills `{}` placeholders in order.

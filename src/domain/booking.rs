@@ -410,3 +410,117 @@ pub fn day_of_unit(
 pub fn refresh_after(opens: Timestamp, now: Timestamp) -> SignedDuration {
     (opens.duration_since(now)).clamp(SignedDuration::from_secs(1), SignedDuration::from_secs(60))
 }
+
+/// What staff may set a booked visit to.
+pub const STAFF_STATUSES: &[&str] = &["done", "no-show", "patient-unavailable"];
+
+/// Staff mark a booked visit done, no-show, or "patient unavailable" (which
+/// cancels it; the family is told by mail once mail exists).
+pub fn set_status(
+    conn: &Connection,
+    booking_id: i64,
+    status: &str,
+    actor: super::audit::Actor,
+    now: Timestamp,
+) -> Result<BookingRow, DomainError> {
+    if !STAFF_STATUSES.contains(&status) {
+        return Err(DomainError::invalid(
+            "status",
+            format!("use one of: {}", STAFF_STATUSES.join(", ")),
+        ));
+    }
+    let booking = q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)?;
+    if booking.status != "booked" {
+        return Err(DomainError::Conflict(format!(
+            "this visit is {} already",
+            booking.status
+        )));
+    }
+    if status == "patient-unavailable" {
+        q::booking_cancel(
+            conn,
+            booking_id,
+            "patient-unavailable",
+            "staff",
+            now.as_second(),
+        )?;
+    } else {
+        q::booking_set_status(conn, booking_id, status)?;
+    }
+    super::audit::record(
+        conn,
+        actor,
+        &format!("visit.{status}"),
+        Some(&format!("booking:{booking_id}")),
+        "ok",
+        now.as_second(),
+    )?;
+    q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)
+}
+
+/// The unit's other active tablets that are free for this booking's time.
+pub fn free_tablets_for(
+    conn: &Connection,
+    booking: &BookingRow,
+    unit: &Unit,
+) -> Result<Vec<(i64, String)>, DomainError> {
+    let (start, end) = (
+        Timestamp::from_second(booking.starts_at).map_err(|_| DomainError::NotFound)?,
+        Timestamp::from_second(booking.ends_at).map_err(|_| DomainError::NotFound)?,
+    );
+    let (active, busy) = occupancy(conn, unit, start, end)?;
+    let busy: Vec<Busy> = busy
+        .into_iter()
+        .filter(|b| !(b.tablet_id == booking.tablet_id && b.start.as_second() == booking.starts_at))
+        .collect();
+    let free = slots::free_tablets(unit, &active, &busy, Slot { start, end });
+    Ok(uq::tablets_of_unit(conn, unit.id)?
+        .into_iter()
+        .filter(|t| free.contains(&t.id) && t.id != booking.tablet_id)
+        .map(|t| (t.id, t.label))
+        .collect())
+}
+
+/// Moves a booked visit to another free tablet of its unit.
+pub fn move_tablet(
+    conn: &Connection,
+    booking_id: i64,
+    tablet_id: i64,
+    actor: super::audit::Actor,
+    now: Timestamp,
+) -> Result<BookingRow, DomainError> {
+    let booking = q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)?;
+    if booking.status != "booked" {
+        return Err(DomainError::Conflict(format!(
+            "this visit is {}; it cannot be moved",
+            booking.status
+        )));
+    }
+    let unit = unit::by_id(conn, booking.unit_id)?;
+    if !free_tablets_for(conn, &booking, &unit)?
+        .iter()
+        .any(|(id, _)| *id == tablet_id)
+    {
+        return Err(DomainError::invalid(
+            "tablet_id",
+            "that tablet is not free at this time (or not active, or on another ward)",
+        ));
+    }
+    q::booking_set_tablet(conn, booking_id, tablet_id)?;
+    super::audit::record(
+        conn,
+        actor,
+        "visit.move",
+        Some(&format!("booking:{booking_id}")),
+        "ok",
+        now.as_second(),
+    )?;
+    q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)
+}
+
+/// A booking by id with its unit (for staff pages).
+pub fn by_id(conn: &Connection, booking_id: i64) -> Result<(BookingRow, Unit), DomainError> {
+    let booking = q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)?;
+    let unit = unit::by_id(conn, booking.unit_id)?;
+    Ok((booking, unit))
+}

@@ -53,4 +53,5 @@ pub static TEXT: Text = Text {
     family_of_fmt: "Family of {}",
     form_expired: "This form was open too long. Please check your choice and press the button again.",
     cancelled_already: "This visit was already cancelled or has ended.",
+    guest_name: "Guest",
 };

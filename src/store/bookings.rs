@@ -233,3 +233,19 @@ pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Cont
     )
     .optional()
 }
+
+pub fn booking_set_status(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE bookings SET status = ?2 WHERE id = ?1 AND status = 'booked'",
+        params![id, status],
+    )?;
+    Ok(())
+}
+
+pub fn booking_set_tablet(conn: &Connection, id: i64, tablet_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE bookings SET tablet_id = ?2 WHERE id = ?1 AND status = 'booked'",
+        params![id, tablet_id],
+    )?;
+    Ok(())
+}

@@ -13,6 +13,7 @@
 pub mod apikeys;
 pub mod bookings;
 mod migrations;
+pub mod meetings;
 pub mod patients;
 pub mod staff;
 pub mod units;

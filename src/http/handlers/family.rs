@@ -12,15 +12,17 @@ use crate::State;
 use crate::calendar;
 use crate::domain::DomainError;
 use crate::domain::booking::{self, BookingRequest, Phase, Visit};
-use crate::domain::patient;
 use crate::domain::unit::{FamilyDisplay, Unit};
+use crate::domain::{meeting, patient};
 use crate::error::{Error, Result};
 use crate::http::forms::{self, client_ip};
 use crate::http::pages::{self, BookedPage, Entered, InvitePage, MessagePage, WaitingPage};
 use crate::http::response::{Response, with_header};
 use crate::i18n::{Lang, fill};
 use crate::jitsi::{Grant, Role, RoomName, TokenUser};
+use crate::store::meetings::MeetingRow;
 use crate::store::patients::PatientRow;
+use jiff::Timestamp;
 
 type Request = http::Request<Bytes>;
 
@@ -237,11 +239,62 @@ fn cancelled_page(visit: &Visit, lang: Lang) -> Result<Response> {
     )
 }
 
+/// What a `/v/<code>` link leads to: a booked visit, or an instant
+/// meeting's guest link.
+enum Link {
+    Visit(Box<Visit>),
+    Meeting(Box<(MeetingRow, Unit)>),
+}
+
+async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
+    let code = code.to_string();
+    state
+        .store
+        .read(move |c| match booking::visit_by_code(c, &code) {
+            Err(DomainError::NotFound) => {
+                meeting::by_guest_code(c, &code).map(|found| Link::Meeting(Box::new(found)))
+            }
+            other => other.map(|v| Link::Visit(Box::new(v))),
+        })
+        .await
+}
+
+/// An instant meeting's guest link: straight in while it runs (as a
+/// guest, until its end + grace), "ended" afterwards.
+fn meeting_join(state: &State, meeting: &MeetingRow, unit: &Unit) -> Result<Response> {
+    let t = Lang::En.text();
+    let now = state.clock.now();
+    let start = Timestamp::from_second(meeting.starts_at).unwrap_or_default();
+    let end = Timestamp::from_second(meeting.ends_at).unwrap_or_default();
+    if now >= end {
+        return pages::render(
+            http::StatusCode::OK,
+            &MessagePage::new(Lang::En, t.ended_heading, &[t.ended_body]),
+        );
+    }
+    let room = RoomName::parse(&meeting.room)
+        .map_err(|_| Error::Conflict("stored room name is invalid".into()))?;
+    let user = TokenUser::new(&format!("guest-{}", meeting.id), t.guest_name)
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    let grant = Grant {
+        room: &room,
+        user: &user,
+        role: Role::Guest,
+        not_before: start,
+        expires: end + unit.grace,
+    };
+    tracing::info!(meeting = meeting.id, "guest joined an instant meeting");
+    Ok(see_other(&state.minter.join_url(&grant, now)?))
+}
+
 /// `GET /v/<code>`: the link a family keeps. Before the window a waiting
 /// page; inside it a fresh token for this room only and a 303 into the
 /// call; afterwards "ended" or "cancelled".
 pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<Response> {
-    let visit = throttled(state, request, find_visit(state, code)).await?;
+    let visit = match throttled(state, request, find_link(state, code)).await? {
+        Link::Visit(v) => *v,
+        Link::Meeting(found) => return meeting_join(state, &found.0, &found.1),
+    };
     let lang = lang_of(&visit);
     let t = lang.text();
     let now = state.clock.now();

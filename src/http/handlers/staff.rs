@@ -8,13 +8,23 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use jiff::Timestamp;
+
 use crate::State;
-use crate::domain::staff;
+use crate::domain::audit::{self, Actor};
+use crate::domain::staff::{self, StaffUser};
+use crate::domain::unit::{self, FamilyDisplay, Unit};
+use crate::domain::{DomainError, booking, meeting, patient};
 use crate::error::{Error, Result};
 use crate::http::forms::{self, client_ip};
-use crate::http::pages::{self, LoginPage};
+use crate::http::pages::{
+    self, LinkPage, LoginPage, MeetingPage, Nav, PatientsPage, RunRow, RunUnit, TodayPage,
+};
+use crate::http::qr;
 use crate::http::response::{Response, text, with_header};
 use crate::http::session;
+use crate::jitsi::{Grant, Role, RoomName, TokenUser};
+use crate::store::bookings::{self, BookingRow};
 
 type Request = http::Request<Bytes>;
 
@@ -126,35 +136,509 @@ pub async fn logout(state: &State, request: &Request) -> Result<Response> {
     Ok(response)
 }
 
-// Written next: the run-sheet, visit actions, patients, instant meetings.
+/// The units a staff member may see, in name order.
+fn visible_units(conn: &rusqlite::Connection, user: &StaffUser) -> Result<Vec<Unit>, DomainError> {
+    Ok(unit::list(conn)?
+        .into_iter()
+        .filter(|u| user.can_see(u.id))
+        .collect())
+}
+
+/// `GET /staff`: today's visits on each of the user's units, in local time,
+/// the next one highlighted. Never a family's e-mail address; their name
+/// only where the unit shows names.
 pub async fn today_show(state: &State, request: &Request) -> Result<Response> {
-    session::require(state, request).await?;
-    Err(Error::NotFound)
+    let user = session::require(state, request).await?;
+    let now = state.clock.now();
+    let viewer = user.clone();
+    let units = state
+        .store
+        .read(move |c| {
+            let mut out = Vec::new();
+            for u in visible_units(c, &viewer)? {
+                let date = now.to_zoned(u.time_zone.clone()).date();
+                let rows = booking::day_of_unit(c, &u, date)?;
+                let next_id = rows
+                    .iter()
+                    .filter(|b| b.status == "booked" && b.ends_at > now.as_second())
+                    .map(|b| b.id)
+                    .next();
+                let mut run_rows = Vec::new();
+                for b in &rows {
+                    let family = match (u.family_display, b.contact_id) {
+                        (FamilyDisplay::Name, Some(id)) => bookings::contact_by_id(c, id)?
+                            .map(|contact| contact.name)
+                            .unwrap_or_else(|| "—".into()),
+                        _ => "—".into(),
+                    };
+                    let actionable = b.status == "booked";
+                    let move_to = if actionable {
+                        booking::free_tablets_for(c, b, &u)?
+                    } else {
+                        Vec::new()
+                    };
+                    run_rows.push(RunRow {
+                        id: b.id,
+                        time: span(&u, b.starts_at, b.ends_at),
+                        patient: b.patient_label.clone(),
+                        tablet: b.tablet_label.clone(),
+                        family,
+                        status: b.status.clone(),
+                        next: Some(b.id) == next_id,
+                        actionable,
+                        move_to,
+                    });
+                }
+                let day_start = date
+                    .to_zoned(u.time_zone.clone())
+                    .map(|z| z.timestamp().as_second())
+                    .unwrap_or(0);
+                let meetings = crate::store::meetings::meetings_between(
+                    c,
+                    u.id,
+                    day_start,
+                    day_start + 26 * 3600,
+                )?
+                .into_iter()
+                .filter(|m| span_day(&u, m.starts_at) == date)
+                .map(|m| {
+                    let running = now.as_second() < m.ends_at + u.grace.as_secs();
+                    (m.id, span(&u, m.starts_at, m.ends_at), running)
+                })
+                .collect();
+                out.push(RunUnit {
+                    id: u.id,
+                    name: u.name.clone(),
+                    date: date.strftime("%A %-d %B %Y").to_string(),
+                    zone: u.time_zone_name.clone(),
+                    rows: run_rows,
+                    meetings,
+                });
+            }
+            Ok::<_, DomainError>(out)
+        })
+        .await?;
+    pages::render(
+        http::StatusCode::OK,
+        &TodayPage {
+            nav: Nav::of(&user),
+            units,
+        },
+    )
 }
-pub async fn visit_open(_: &State, _: &Request, _id: i64) -> Result<Response> {
-    Err(Error::NotFound)
+
+/// "14:00–14:30" in the unit's zone.
+fn span(unit: &Unit, start: i64, end: i64) -> String {
+    let local = |s: i64| {
+        Timestamp::from_second(s)
+            .map(|t| {
+                t.to_zoned(unit.time_zone.clone())
+                    .strftime("%H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    format!("{}–{}", local(start), local(end))
 }
-pub async fn visit_status(_: &State, _: &Request, _id: i64) -> Result<Response> {
-    Err(Error::NotFound)
+
+fn span_day(unit: &Unit, at: i64) -> jiff::civil::Date {
+    Timestamp::from_second(at)
+        .map(|t| t.to_zoned(unit.time_zone.clone()).date())
+        .unwrap_or_default()
 }
-pub async fn visit_move(_: &State, _: &Request, _id: i64) -> Result<Response> {
-    Err(Error::NotFound)
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: Option<String>,
+    status: Option<String>,
+    tablet_id: Option<i64>,
 }
-pub async fn patients_show(_: &State, _: &Request) -> Result<Response> {
-    Err(Error::NotFound)
+
+/// Loads a booking the user may act on: another unit's booking is "not
+/// found", so operators learn nothing about wards that are not theirs.
+async fn visible_booking(state: &State, user: &StaffUser, id: i64) -> Result<(BookingRow, Unit)> {
+    let (b, u) = state.store.read(move |c| booking::by_id(c, id)).await?;
+    if user.can_see(u.id) {
+        Ok((b, u))
+    } else {
+        Err(Error::NotFound)
+    }
 }
-pub async fn patient_create(_: &State, _: &Request) -> Result<Response> {
-    Err(Error::NotFound)
+
+/// Signs the user in to `room` as moderator for [window start, end + grace)
+/// and sends the browser there. Refused outside that window, so nobody is
+/// left stuck in Jitsi with a token it will not take.
+fn join_as_moderator(
+    state: &State,
+    user: &StaffUser,
+    room: &str,
+    opens: Timestamp,
+    expires: Timestamp,
+) -> Result<Response> {
+    let now = state.clock.now();
+    if now < opens || now >= expires {
+        return Err(Error::Conflict(format!(
+            "this meeting can be opened from {} until {} (UTC)",
+            opens.strftime("%H:%M"),
+            expires.strftime("%H:%M")
+        )));
+    }
+    let room =
+        RoomName::parse(room).map_err(|_| Error::Conflict("stored room name is invalid".into()))?;
+    let person = TokenUser::new(&format!("staff-{}", user.id), &user.display_name)
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    let grant = Grant {
+        room: &room,
+        user: &person,
+        role: Role::Moderator,
+        not_before: opens,
+        expires,
+    };
+    Ok(see_other(&state.minter.join_url(&grant, now)?))
 }
-pub async fn patient_discharge(_: &State, _: &Request, _id: i64) -> Result<Response> {
-    Err(Error::NotFound)
+
+/// `POST /staff/visits/{id}/open`: "open meeting on this device".
+pub async fn visit_open(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: ActionForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    let (b, u) = visible_booking(state, &user, id).await?;
+    if b.status != "booked" {
+        return Err(Error::Conflict(format!("this visit is {}", b.status)));
+    }
+    let (start, end) = (
+        Timestamp::from_second(b.starts_at).unwrap_or_default(),
+        Timestamp::from_second(b.ends_at).unwrap_or_default(),
+    );
+    let response = join_as_moderator(state, &user, &b.room, start - u.early_join, end + u.grace)?;
+    audit_now(
+        state,
+        Actor::Staff(user.id),
+        "visit.open",
+        format!("booking:{id}"),
+    )
+    .await?;
+    Ok(response)
 }
-pub async fn meeting_form(_: &State, _: &Request) -> Result<Response> {
-    Err(Error::NotFound)
+
+async fn audit_now(
+    state: &State,
+    actor: Actor,
+    action: &'static str,
+    object: String,
+) -> Result<()> {
+    let now = state.clock.now().as_second();
+    state
+        .store
+        .write(move |tx| {
+            Ok::<_, DomainError>(audit::record(tx, actor, action, Some(&object), "ok", now)?)
+        })
+        .await?;
+    Ok(())
 }
-pub async fn meeting_create(_: &State, _: &Request) -> Result<Response> {
-    Err(Error::NotFound)
+
+/// `POST /staff/visits/{id}/status`: done, no-show, patient unavailable.
+pub async fn visit_status(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: ActionForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    visible_booking(state, &user, id).await?;
+    let status = form.status.unwrap_or_default();
+    let now = state.clock.now();
+    let actor = Actor::Staff(user.id);
+    state
+        .store
+        .write(move |tx| booking::set_status(tx, id, &status, actor, now))
+        .await?;
+    Ok(see_other(&format!("/staff#visit-{id}")))
 }
-pub async fn meeting_open(_: &State, _: &Request, _id: i64) -> Result<Response> {
-    Err(Error::NotFound)
+
+/// `POST /staff/visits/{id}/move`: to another free tablet of the unit.
+pub async fn visit_move(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: ActionForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    visible_booking(state, &user, id).await?;
+    let tablet = form.tablet_id.ok_or_else(|| Error::Invalid {
+        field: "tablet_id",
+        message: "choose the tablet to move the visit to".into(),
+    })?;
+    let now = state.clock.now();
+    let actor = Actor::Staff(user.id);
+    state
+        .store
+        .write(move |tx| booking::move_tablet(tx, id, tablet, actor, now))
+        .await?;
+    Ok(see_other(&format!("/staff#visit-{id}")))
+}
+
+async fn patients_page(
+    state: &State,
+    user: &StaffUser,
+    label: String,
+    error: Option<String>,
+    status: http::StatusCode,
+) -> Result<Response> {
+    let viewer = user.clone();
+    let (units, lists) = state
+        .store
+        .read(move |c| {
+            let units = visible_units(c, &viewer)?;
+            let mut lists = Vec::new();
+            for u in &units {
+                let ps = patient::list(c, u)?
+                    .into_iter()
+                    .map(|p| (p.id, p.label))
+                    .collect();
+                lists.push((u.name.clone(), ps));
+            }
+            Ok::<_, DomainError>((units.into_iter().map(|u| (u.id, u.name)).collect(), lists))
+        })
+        .await?;
+    pages::render(
+        status,
+        &PatientsPage {
+            nav: Nav::of(user),
+            units,
+            lists,
+            label,
+            error,
+        },
+    )
+}
+
+/// `GET /staff/patients`
+pub async fn patients_show(state: &State, request: &Request) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    patients_page(state, &user, String::new(), None, http::StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct PatientForm {
+    csrf: Option<String>,
+    unit_id: Option<i64>,
+    label: Option<String>,
+}
+
+/// `POST /staff/patients`: registers a patient and shows the invite card
+/// (link and QR code) once.
+pub async fn patient_create(state: &State, request: &Request) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: PatientForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    let unit_id = form
+        .unit_id
+        .filter(|id| user.can_see(*id))
+        .ok_or(Error::Forbidden)?;
+    let label = form.label.unwrap_or_default();
+    let now = state.clock.now().as_second();
+    let rng = state.rng.clone();
+    let actor = Actor::Staff(user.id);
+    let wanted = label.clone();
+    let result = state
+        .store
+        .write(move |tx| {
+            let u = unit::by_id(tx, unit_id)?;
+            let registered = patient::add(tx, &u, &wanted, now, &rng)?;
+            let object = format!("patient:{}", registered.patient.id);
+            audit::record(tx, actor, "patient.add", Some(&object), "ok", now)?;
+            Ok::<_, DomainError>((registered, u.name))
+        })
+        .await;
+    let (registered, unit_name) = match result {
+        Ok(r) => r,
+        Err(DomainError::Invalid { field, message }) => {
+            let error = Some(format!("{field}: {message}"));
+            return patients_page(
+                state,
+                &user,
+                label,
+                error,
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let link = format!(
+        "{}/b/{}",
+        state.config.server.public_url,
+        registered.invite.expose()
+    );
+    pages::render(
+        http::StatusCode::OK,
+        &LinkPage {
+            nav: Nav::of(&user),
+            heading: format!("Invite for {}", registered.patient.label),
+            notice: "Print this card or copy the link now: it is shown only once.".into(),
+            title: "Video visits".into(),
+            subtitle: format!("{} · {}", registered.patient.label, unit_name),
+            qr_svg: qr::svg(&link).map_err(Error::Conflict)?,
+            link,
+            instructions: "Scan the code or open the link to book a video visit.".into(),
+            meeting_id: None,
+        },
+    )
+}
+
+/// `POST /staff/patients/{id}/discharge`
+pub async fn patient_discharge(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    session::check_csrf(
+        state,
+        request,
+        &user,
+        session::form_token(request).as_deref(),
+    )?;
+    let now = state.clock.now().as_second();
+    let viewer = user.clone();
+    state
+        .store
+        .write(move |tx| {
+            let (p, _) = patient::active_by_id(tx, id)?;
+            if !viewer.can_see(p.unit_id) {
+                return Err(DomainError::NotFound);
+            }
+            let cancelled = patient::discharge(tx, id, now)?;
+            audit::record(
+                tx,
+                Actor::Staff(viewer.id),
+                "patient.discharge",
+                Some(&format!("patient:{id}")),
+                &format!("ok, {cancelled} visit(s) cancelled"),
+                now,
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(see_other("/staff/patients"))
+}
+
+async fn meeting_page(
+    state: &State,
+    user: &StaffUser,
+    error: Option<String>,
+    status: http::StatusCode,
+) -> Result<Response> {
+    let viewer = user.clone();
+    let units = state
+        .store
+        .read(move |c| {
+            Ok::<_, DomainError>(
+                visible_units(c, &viewer)?
+                    .into_iter()
+                    .map(|u| (u.id, u.name))
+                    .collect(),
+            )
+        })
+        .await?;
+    pages::render(
+        status,
+        &MeetingPage {
+            nav: Nav::of(user),
+            units,
+            error,
+        },
+    )
+}
+
+/// `GET /staff/meetings`
+pub async fn meeting_form(state: &State, request: &Request) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    meeting_page(state, &user, None, http::StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct MeetingForm {
+    csrf: Option<String>,
+    unit_id: Option<i64>,
+    minutes: Option<String>,
+}
+
+/// `POST /staff/meetings`: starts a meeting now and shows its guest link.
+pub async fn meeting_create(state: &State, request: &Request) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: MeetingForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    let unit_id = form
+        .unit_id
+        .filter(|id| user.can_see(*id))
+        .ok_or(Error::Forbidden)?;
+    let minutes = match form.minutes.as_deref().map(str::trim) {
+        None | Some("") => meeting::DEFAULT_MINUTES,
+        Some(m) => match m.parse() {
+            Ok(m) => m,
+            Err(_) => {
+                let error = Some(format!("minutes: '{m}' is not a number of minutes"));
+                return meeting_page(state, &user, error, http::StatusCode::UNPROCESSABLE_ENTITY)
+                    .await;
+            }
+        },
+    };
+    let now = state.clock.now();
+    let rng = state.rng.clone();
+    let staff_id = user.id;
+    let result = state
+        .store
+        .write(move |tx| {
+            let u = unit::by_id(tx, unit_id)?;
+            let started = meeting::start(tx, &u, staff_id, minutes, now, &rng)?;
+            Ok::<_, DomainError>((started, u))
+        })
+        .await;
+    let (started, u) = match result {
+        Ok(r) => r,
+        Err(DomainError::Invalid { field, message }) => {
+            let error = Some(format!("{field}: {message}"));
+            return meeting_page(state, &user, error, http::StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let link = format!(
+        "{}/v/{}",
+        state.config.server.public_url,
+        started.guest.expose()
+    );
+    pages::render(
+        http::StatusCode::OK,
+        &LinkPage {
+            nav: Nav::of(&user),
+            heading: "Instant meeting started".into(),
+            notice: "Give the family this link now: it is shown only once, and works until the meeting ends.".into(),
+            title: "Video call".into(),
+            subtitle: format!("{} · {}", u.name, span(&u, started.meeting.starts_at, started.meeting.ends_at)),
+            qr_svg: qr::svg(&link).map_err(Error::Conflict)?,
+            link,
+            instructions: "Scan the code or open the link to join the call.".into(),
+            meeting_id: Some(started.meeting.id),
+        },
+    )
+}
+
+/// `POST /staff/meetings/{id}/open`: join (or rejoin) as moderator.
+pub async fn meeting_open(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    session::check_csrf(
+        state,
+        request,
+        &user,
+        session::form_token(request).as_deref(),
+    )?;
+    let (m, u) = state.store.read(move |c| meeting::by_id(c, id)).await?;
+    if !user.can_see(u.id) {
+        return Err(Error::NotFound);
+    }
+    let (start, end) = (
+        Timestamp::from_second(m.starts_at).unwrap_or_default(),
+        Timestamp::from_second(m.ends_at).unwrap_or_default(),
+    );
+    let response = join_as_moderator(state, &user, &m.room, start, end + u.grace)?;
+    audit_now(
+        state,
+        Actor::Staff(user.id),
+        "meeting.open",
+        format!("meeting:{id}"),
+    )
+    .await?;
+    Ok(response)
 }

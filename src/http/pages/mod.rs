@@ -228,3 +228,71 @@ pub struct LoginPage {
     pub username: String,
     pub error: Option<String>,
 }
+
+/// One visit on the run-sheet.
+pub struct RunRow {
+    pub id: i64,
+    pub time: String,
+    pub patient: String,
+    pub tablet: String,
+    /// The family member's name when the unit shows names, else "—".
+    pub family: String,
+    pub status: String,
+    pub next: bool,
+    pub actionable: bool,
+    pub move_to: Vec<(i64, String)>,
+}
+
+/// One unit on the run-sheet.
+pub struct RunUnit {
+    pub id: i64,
+    pub name: String,
+    pub date: String,
+    pub zone: String,
+    pub rows: Vec<RunRow>,
+    /// (meeting id, "14:05–14:35", still running)
+    pub meetings: Vec<(i64, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_today.html")]
+pub struct TodayPage {
+    pub nav: Nav,
+    pub units: Vec<RunUnit>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_patients.html")]
+pub struct PatientsPage {
+    pub nav: Nav,
+    /// Units the user may register patients on: (id, name).
+    pub units: Vec<(i64, String)>,
+    /// Per unit: (name, [(patient id, label)]).
+    pub lists: Vec<(String, Vec<(i64, String)>)>,
+    pub label: String,
+    pub error: Option<String>,
+}
+
+/// A link shown once with its QR code: a patient's invite card, or an
+/// instant meeting's guest link.
+#[derive(Template)]
+#[template(path = "staff_link.html")]
+pub struct LinkPage {
+    pub nav: Nav,
+    pub heading: String,
+    pub notice: String,
+    pub title: String,
+    pub subtitle: String,
+    pub qr_svg: String,
+    pub link: String,
+    pub instructions: String,
+    pub meeting_id: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_meeting.html")]
+pub struct MeetingPage {
+    pub nav: Nav,
+    pub units: Vec<(i64, String)>,
+    pub error: Option<String>,
+}
