@@ -21,6 +21,9 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("you may not do this")]
     Forbidden,
+    /// A form whose token is missing or wrong: cross-site, forged, or very old.
+    #[error("this form has expired; go back, reload the page and try again")]
+    FormExpired,
     /// A staff page without a live session: answered with the login page.
     #[error("please log in")]
     LoginRequired,
@@ -55,6 +58,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::Forbidden => S::FORBIDDEN,
             Error::LoginRequired => S::SEE_OTHER,
+            Error::FormExpired => S::FORBIDDEN,
             Error::Invalid { .. } => S::UNPROCESSABLE_ENTITY,
             Error::Unauthorized => S::UNAUTHORIZED,
             Error::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,

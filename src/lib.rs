@@ -67,12 +67,13 @@ pub enum StartError {
 
 /// Creates the data directory, the secret (first start only) and the
 /// migrated database. Blocking.
-pub fn prepare(config: &Config) -> Result<(Store, Minter), StartError> {
+pub fn prepare(config: &Config) -> Result<(Store, Minter, Vec<u8>), StartError> {
     create_data_dir(config)?;
     let secret = keys::load(&config.jitsi, true)?;
     let minter = Minter::new(&config.jitsi, &secret);
+    let form_key = keys::load_form_key(&config.server.data_dir)?;
     let store = Store::open(&config.db_path())?;
-    Ok((store, minter))
+    Ok((store, minter, form_key))
 }
 
 /// Creates the data directory readable by bedside's user only (mode 0700),
@@ -129,7 +130,7 @@ pub async fn run_with_clock(
             .await
             .map_err(|_| StartError::Interrupted)??
     };
-    let (store, minter) = prepared;
+    let (store, minter, form_key) = prepared;
     let data_dir = std::fs::canonicalize(&config.server.data_dir)
         .unwrap_or_else(|_| config.server.data_dir.clone());
     let address = listener
@@ -149,7 +150,7 @@ pub async fn run_with_clock(
         store: store.clone(),
         minter,
         clock,
-        form_key: http::forms::FormKey::generate(&rng),
+        form_key: http::forms::FormKey::from_bytes(&form_key),
         rng,
         throttle: http::throttle::Throttle::default(),
         login_throttle: http::throttle::Throttle::default(),

@@ -368,7 +368,7 @@ async fn one_family_cannot_see_or_cancel_another_familys_visit() {
         &format!("csrf={csrf_a}"),
     )
     .await;
-    assert_eq!(status, StatusCode::OK); // the page is shown again, nothing done
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         count(
             dir.path(),
@@ -535,15 +535,15 @@ async fn bad_input_gets_a_clear_message_and_writes_nothing() {
             "{what}: entries are escaped"
         );
     }
-    // A form without its token (e.g. kept open across a restart) is shown again.
+    // A form without its token (forged, or from another site) is refused.
     let (status, _, body) = post_form(
         &server,
         &format!("/b/{}", ward.invite),
         &format!("slot={slot}&{ANNA}"),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.contains("press the button again"), "{body}");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("This form has expired"), "{body}");
     // Wrong content type.
     let (status, _, _) = request(
         server.addr,

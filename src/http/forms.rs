@@ -38,16 +38,21 @@ pub fn client_ip(config: &Config, request: &http::Request<Bytes>) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// Signs form tokens. The key lives only in memory: a form opened before a
-/// restart is refused once, kindly, and shown again with a fresh token.
+/// Signs form tokens (CSRF protection for forms without a session).
 pub struct FormKey(hmac::Key);
 
 impl FormKey {
+    /// A key from stored bytes (see `jitsi::keys::load_form_key`).
+    pub fn from_bytes(bytes: &[u8]) -> FormKey {
+        FormKey(hmac::Key::new(hmac::HMAC_SHA256, bytes))
+    }
+
+    /// A fresh random key (tests).
     pub fn generate(rng: &dyn SecureRandom) -> FormKey {
         let mut bytes = [0u8; 32];
         rng.fill(&mut bytes)
             .expect("the operating system's random number generator failed");
-        FormKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+        FormKey::from_bytes(&bytes)
     }
 
     /// A token binding a form to what it acts on (`purpose`, e.g. "cancel",
@@ -68,6 +73,12 @@ impl FormKey {
 
 /// Refuses a state-changing request made from another site: browsers send
 /// `Sec-Fetch-Site` and `Origin`, and both must point at bedside itself.
+///
+/// Every page is served with `Referrer-Policy: no-referrer`, under which
+/// browsers send `Origin: null` even on same-origin form posts (Fetch
+/// standard, "serializing a request origin"). So `null` is accepted; a
+/// cross-site post still says so in `Sec-Fetch-Site`, and the form's token
+/// is required in any case.
 pub fn check_same_origin(config: &Config, request: &http::Request<Bytes>) -> Result<(), Error> {
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site")
@@ -76,6 +87,7 @@ pub fn check_same_origin(config: &Config, request: &http::Request<Bytes>) -> Res
         return Err(Error::Forbidden);
     }
     if let Some(origin) = headers.get(http::header::ORIGIN)
+        && origin.as_bytes() != b"null"
         && origin.as_bytes() != origin_of(&config.server.public_url).as_bytes()
     {
         return Err(Error::Forbidden);

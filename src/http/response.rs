@@ -122,6 +122,7 @@ fn page_for(error: &Error, status: http::StatusCode) -> Response {
     let detail = error.to_string();
     let page = match error {
         Error::NotFound => MessagePage::new(lang, t.not_found_heading, &[t.not_found_body]),
+        Error::FormExpired => MessagePage::new(lang, t.error_heading, &[t.form_expired]),
         Error::TooManyRequests { .. } => {
             MessagePage::new(lang, t.too_many_heading, &[t.too_many_body])
         }

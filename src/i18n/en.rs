@@ -51,7 +51,7 @@ pub static TEXT: Text = Text {
     minutes_fmt: "{} min",
     time_zone_fmt: "times in {}",
     family_of_fmt: "Family of {}",
-    form_expired: "This form was open too long. Please check your choice and press the button again.",
+    form_expired: "This form has expired. Please go back, reload the page and try again.",
     cancelled_already: "This visit was already cancelled or has ended.",
     guest_name: "Guest",
 };

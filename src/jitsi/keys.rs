@@ -125,6 +125,20 @@ fn read(path: &Path, alg: Algorithm) -> Result<AppSecret, SecretError> {
     Ok(AppSecret(bytes))
 }
 
+/// The file in the data directory that holds the key of form tokens.
+pub const FORM_KEY_FILE: &str = "form-key";
+
+/// The key that signs the tokens of family and login forms, kept in
+/// `<data_dir>/form-key` (generated on first start, mode 0600) so a form
+/// opened before a restart still works after it.
+pub fn load_form_key(data_dir: &Path) -> Result<Vec<u8>, SecretError> {
+    let path = data_dir.join(FORM_KEY_FILE);
+    if !path.exists() {
+        generate(&path)?;
+    }
+    read(&path, Algorithm::HS256).map(|secret| secret.0)
+}
+
 /// Writes a fresh secret with mode 0600: to a temporary name first, then
 /// renamed, so a crash never leaves a half-written secret behind.
 fn generate(path: &Path) -> Result<(), SecretError> {

@@ -12,8 +12,8 @@
 
 pub mod apikeys;
 pub mod bookings;
-mod migrations;
 pub mod meetings;
+mod migrations;
 pub mod patients;
 pub mod staff;
 pub mod units;

@@ -127,6 +127,9 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
     forms::check_same_origin(&state.config, request)?;
     let (patient, unit) = throttled(state, request, find_invite(state, invite)).await?;
     let form: BookingForm = forms::parse_form(request)?;
+    if !state.form_key.verify("book", invite, form.csrf.as_deref()) {
+        return Err(Error::FormExpired);
+    }
     let entered = Entered {
         slot: form.slot.as_deref().and_then(|s| s.trim().parse().ok()),
         name: form.name.clone().unwrap_or_default(),
@@ -149,9 +152,6 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
             0,
             ("slot", "please choose one of the times shown".to_string()),
         );
-    }
-    if !state.form_key.verify("book", invite, form.csrf.as_deref()) {
-        errors = vec![("form", Lang::En.text().form_expired.to_string())];
     }
     if errors.is_empty() {
         let (p, u) = (patient.clone(), unit.clone());
@@ -317,7 +317,7 @@ pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<
                         &pages::duration(t, opens.duration_since(now)),
                     ],
                 ),
-                opens_unix: opens.as_second(),
+                wait_secs: opens.duration_since(now).as_secs().max(1),
                 refresh_secs: booking::refresh_after(opens, now).as_secs(),
                 code: code.to_ascii_lowercase(),
                 csrf: state.form_key.token("cancel", &code.to_ascii_lowercase()),
@@ -374,8 +374,7 @@ pub async fn visit_cancel(state: &State, request: &Request, code: &str) -> Resul
     let form: CancelForm = forms::parse_form(request)?;
     let code = code.to_ascii_lowercase();
     if !state.form_key.verify("cancel", &code, form.csrf.as_deref()) {
-        // Most likely the page was open across a restart: show it afresh.
-        return visit_open(state, request, &code).await;
+        return Err(Error::FormExpired);
     }
     let now = state.clock.now();
     let result = {

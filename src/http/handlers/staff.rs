@@ -63,7 +63,7 @@ pub async fn login(state: &State, request: &Request) -> Result<Response> {
     forms::check_same_origin(&state.config, request)?;
     let form: LoginForm = forms::parse_form(request)?;
     if !state.form_key.verify("login", "", form.csrf.as_deref()) {
-        return Err(Error::Forbidden);
+        return Err(Error::FormExpired);
     }
     let ip = client_ip(&state.config, request);
     state

@@ -178,7 +178,8 @@ pub struct WaitingPage {
     pub t: &'static Text,
     pub when: String,
     pub opens_text: String,
-    pub opens_unix: i64,
+    /// Seconds until the window opens, by the server's clock.
+    pub wait_secs: i64,
     pub refresh_secs: i64,
     pub code: String,
     pub csrf: String,
