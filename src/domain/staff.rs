@@ -326,17 +326,26 @@ pub fn login_lookup(
 pub fn login_failed(conn: &Connection, staff_id: Option<i64>, now: i64) -> Result<(), DomainError> {
     let object = staff_id.map(|id| format!("staff:{id}"));
     if let Some(id) = staff_id {
-        let recent = q::login_failure_add(conn, id, now, now - LOCK_WINDOW_SECS)?;
-        if recent >= LOCK_AFTER {
-            q::staff_lock(conn, id, now + LOCK_SECS)?;
-            audit::record(
-                conn,
-                Actor::System,
-                "staff.locked",
-                object.as_deref(),
-                "ok",
-                now,
-            )?;
+        // Tries during a lock are audited but neither counted nor allowed to
+        // extend it, and a lock starts the count afresh: an attacker cannot
+        // keep a nurse locked out with a try every quarter of an hour.
+        let locked = q::staff_by_id(conn, id)?
+            .and_then(|s| s.locked_until)
+            .is_some_and(|until| until > now);
+        if !locked {
+            let recent = q::login_failure_add(conn, id, now, now - LOCK_WINDOW_SECS)?;
+            if recent >= LOCK_AFTER {
+                q::staff_lock(conn, id, now + LOCK_SECS)?;
+                q::login_failures_clear(conn, id)?;
+                audit::record(
+                    conn,
+                    Actor::System,
+                    "staff.locked",
+                    object.as_deref(),
+                    "ok",
+                    now,
+                )?;
+            }
         }
     }
     audit::record(
