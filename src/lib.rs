@@ -44,6 +44,8 @@ pub struct State {
     pub login_throttle: http::throttle::Throttle,
     /// Failed staff logins since start, for monitoring.
     pub failed_logins: std::sync::atomic::AtomicU64,
+    /// The headers every response carries.
+    pub security_headers: http::response::SecurityHeaders,
 }
 
 /// Why bedside could not start.
@@ -146,6 +148,7 @@ pub async fn run_with_clock(
     let grace = config.server.shutdown_grace;
     let rng = ring::rand::SystemRandom::new();
     let state = Arc::new(State {
+        security_headers: http::response::SecurityHeaders::new(&config),
         config,
         store: store.clone(),
         minter,

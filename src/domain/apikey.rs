@@ -4,6 +4,7 @@
 use ring::rand::SecureRandom;
 use rusqlite::Connection;
 
+use super::audit::{self, Actor};
 use super::codes::Code;
 use super::{DomainError, short_text};
 use crate::store::apikeys as q;
@@ -44,4 +45,67 @@ pub fn verify(conn: &Connection, key: &str) -> Result<bool, DomainError> {
         return Ok(false);
     };
     Ok(q::apikey_by_hash(conn, &code.hash())?.is_some())
+}
+
+/// (name, created_at, revoked_at) of every key, by name.
+pub fn list(conn: &Connection) -> Result<Vec<(String, i64, Option<i64>)>, DomainError> {
+    Ok(q::apikey_list(conn)?)
+}
+
+/// As [`create`], audited: returns the new key's id and its text (shown
+/// once).
+pub fn create_audited(
+    conn: &Connection,
+    name: &str,
+    actor: Actor,
+    now: i64,
+    rng: &dyn SecureRandom,
+) -> Result<(i64, String), DomainError> {
+    let key = create(conn, name, now, rng)?;
+    let (id, _) = q::apikey_by_name(conn, name.trim())?.ok_or(DomainError::NotFound)?;
+    audit::record(
+        conn,
+        actor,
+        "apikey.add",
+        Some(&format!("apikey:{id}")),
+        "ok",
+        now,
+    )?;
+    Ok((id, key))
+}
+
+/// As [`revoke`], audited; a name that is unknown or revoked already is a
+/// problem with the field `name`. Returns the key's id.
+pub fn revoke_audited(
+    conn: &Connection,
+    name: &str,
+    actor: Actor,
+    now: i64,
+) -> Result<i64, DomainError> {
+    let name = name.trim();
+    let id = match q::apikey_by_name(conn, name)? {
+        Some((id, None)) => id,
+        Some((_, Some(_))) => {
+            return Err(DomainError::invalid(
+                "name",
+                format!("the key '{name}' is revoked already"),
+            ));
+        }
+        None => {
+            return Err(DomainError::invalid(
+                "name",
+                format!("there is no key called '{name}'"),
+            ));
+        }
+    };
+    revoke(conn, name, now)?;
+    audit::record(
+        conn,
+        actor,
+        "apikey.revoke",
+        Some(&format!("apikey:{id}")),
+        "ok",
+        now,
+    )?;
+    Ok(id)
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod booking;
 pub mod codes;
 pub mod hours;
+pub mod kiosk;
 pub mod meeting;
 pub mod patient;
 pub mod slots;

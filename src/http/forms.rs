@@ -96,7 +96,7 @@ pub fn check_same_origin(config: &Config, request: &http::Request<Bytes>) -> Res
 }
 
 /// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> &str {
+pub fn origin_of(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     match url[after_scheme..].find('/') {
         Some(i) => &url[..after_scheme + i],

@@ -11,11 +11,6 @@ use crate::http::router::Flavour;
 /// The response type of every handler.
 pub type Response = http::Response<Full<Bytes>>;
 
-/// No scripts or styles inline, nothing from elsewhere, no framing. Pages add
-/// their own scripts and styles as files from `'self'`.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
 /// A JSON response.
 pub fn json<T: serde::Serialize>(status: http::StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
@@ -138,28 +133,55 @@ fn page_for(error: &Error, status: http::StatusCode) -> Response {
     }
 }
 
-/// Adds the headers every response carries. `hsts` is true when bedside is
-/// reached over https, where telling browsers to stay on https is safe.
-pub fn add_security_headers(response: &mut Response, hsts: bool) {
-    let h = response.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(CSP));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Pages carry codes and personal data: no cache may keep them.
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    if hsts {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
+/// The headers every response carries, prepared once from the
+/// configuration.
+pub struct SecurityHeaders {
+    csp: HeaderValue,
+    hsts: bool,
+}
+
+impl SecurityHeaders {
+    /// No scripts or styles inline, nothing from elsewhere, no framing.
+    /// Pages load their scripts and styles as files from `'self'`. Forms
+    /// may lead to the hospital's own Jitsi as well: "open meeting" is a
+    /// form whose answer redirects there, and Chrome applies `form-action`
+    /// to that redirect. HSTS only when bedside is reached over https.
+    pub fn new(config: &crate::config::Config) -> SecurityHeaders {
+        let jitsi = crate::http::forms::origin_of(&config.jitsi.public_url);
+        let csp = format!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self' {jitsi}; frame-ancestors 'none'; base-uri 'none'"
         );
+        SecurityHeaders {
+            csp: HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(
+                "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            )),
+            hsts: config.server.public_url.starts_with("https://"),
+        }
+    }
+
+    /// Adds the headers; a CSP or Cache-Control the handler set stays.
+    pub fn apply(&self, response: &mut Response) {
+        let h = response.headers_mut();
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(self.csp.clone());
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // Pages carry codes and personal data: no cache may keep them.
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        if self.hsts {
+            h.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            );
+        }
     }
 }

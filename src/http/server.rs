@@ -93,10 +93,7 @@ async fn handle(state: &State, request: http::Request<Incoming>) -> Response {
         Err(e) => Err(e),
     }
     .unwrap_or_else(|e| response::from_error(&e, flavour));
-    response::add_security_headers(
-        &mut response,
-        state.config.server.public_url.starts_with("https://"),
-    );
+    state.security_headers.apply(&mut response);
     // The route pattern, never the path or query: those carry codes.
     tracing::info!(
         method = %method,

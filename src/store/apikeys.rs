@@ -39,3 +39,16 @@ pub fn apikey_list(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, Opti
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect()
 }
+
+/// (id, revoked_at) of the key called `name`, live or revoked.
+pub fn apikey_by_name(
+    conn: &Connection,
+    name: &str,
+) -> rusqlite::Result<Option<(i64, Option<i64>)>> {
+    conn.query_row(
+        "SELECT id, revoked_at FROM api_keys WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}

@@ -151,3 +151,83 @@ pub fn tablet_set_active(conn: &Connection, id: i64, active: bool) -> rusqlite::
     )?;
     Ok(())
 }
+
+/// The tablet with this id.
+pub fn tablet_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<TabletRow>> {
+    conn.query_row(
+        "SELECT id, unit_id, label, active FROM tablets WHERE id = ?1",
+        [id],
+        tablet_row,
+    )
+    .optional()
+}
+
+/// Every tablet of every unit, with whether a device link is set (the
+/// hash itself never leaves the database), by unit and then id.
+pub fn tablets_all(conn: &Connection) -> rusqlite::Result<Vec<(TabletRow, bool)>> {
+    conn.prepare(
+        "SELECT t.id, t.unit_id, t.label, t.active, t.device_hash IS NOT NULL
+         FROM tablets t JOIN units u ON u.id = t.unit_id
+         ORDER BY u.name, t.id",
+    )?
+    .query_map([], |r| Ok((tablet_row(r)?, r.get(4)?)))?
+    .collect()
+}
+
+/// Sets the hash of a tablet's device code, replacing (and so ending) the
+/// previous one. False when there is no such tablet.
+pub fn tablet_set_device_hash(conn: &Connection, id: i64, hash: &[u8]) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE tablets SET device_hash = ?2 WHERE id = ?1",
+        params![id, hash],
+    )? == 1)
+}
+
+/// A unit's counts for one local day, from `daily_counts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyCount {
+    /// `YYYY-MM-DD` in the unit's time zone.
+    pub day: String,
+    pub booked: i64,
+    pub done: i64,
+    pub no_show: i64,
+    pub cancelled: i64,
+}
+
+/// A unit's daily counts for the days `from..=to` (`YYYY-MM-DD`) that
+/// have any, oldest first.
+pub fn daily_counts(
+    conn: &Connection,
+    unit_id: i64,
+    from: &str,
+    to: &str,
+) -> rusqlite::Result<Vec<DailyCount>> {
+    conn.prepare(
+        "SELECT day, booked, done, no_show, cancelled FROM daily_counts
+         WHERE unit_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+    )?
+    .query_map(params![unit_id, from, to], |r| {
+        Ok(DailyCount {
+            day: r.get(0)?,
+            booked: r.get(1)?,
+            done: r.get(2)?,
+            no_show: r.get(3)?,
+            cancelled: r.get(4)?,
+        })
+    })?
+    .collect()
+}
+
+/// The tablet whose device link (`/t/<code>`) hashes to `device_hash`;
+/// `None` for an unknown or replaced link.
+pub fn tablet_by_device(
+    conn: &Connection,
+    device_hash: &[u8],
+) -> rusqlite::Result<Option<TabletRow>> {
+    conn.query_row(
+        "SELECT id, unit_id, label, active FROM tablets WHERE device_hash = ?1",
+        [device_hash],
+        tablet_row,
+    )
+    .optional()
+}

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -53,10 +55,21 @@ impl TestServer {
     /// set to the address it really listens on (so links and the origin
     /// check match what a browser sees).
     pub async fn start_at(data_dir: &Path, clock: Arc<FixedClock>) -> TestServer {
+        Self::start_at_with(data_dir, clock, &[]).await
+    }
+
+    /// As [`TestServer::start_at`], with more `BEDSIDE_*` settings.
+    pub async fn start_at_with(
+        data_dir: &Path,
+        clock: Arc<FixedClock>,
+        extra: &[(&str, &str)],
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let public = format!("http://{addr}");
-        let config = config_for(data_dir, &[("BEDSIDE_PUBLIC_URL", &public)]);
+        let mut settings = vec![("BEDSIDE_PUBLIC_URL", public.as_str())];
+        settings.extend_from_slice(extra);
+        let config = config_for(data_dir, &settings);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(bedside::run_with_clock(
             config,
