@@ -427,6 +427,24 @@ fn a_ward_set_up_from_the_cli_is_bookable_through_the_printed_invite() {
     assert!(std::fs::read_to_string(&qr).unwrap().contains("<svg"));
     let units = ok(&["unit", "list"]);
     assert!(units.contains("20 min, 5 min between"), "{units}");
+    // Every change from the command line is in the audit trail, by id only.
+    let trail: Vec<(String, String)> = common::open_db(dir.path())
+        .prepare("SELECT action, coalesce(object, '') FROM audit WHERE actor = 'cli' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["unit.add", "tablet.add", "tablet.add", "patient.add"]
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|(_, o)| !o.contains("Bed") && !o.contains("Ward"))
+    );
 
     // The server started on the same data serves the printed invite.
     let server = serve(dir.path());

@@ -9,6 +9,7 @@ use ring::rand::SystemRandom;
 
 use super::db;
 use crate::domain::apikey;
+use crate::domain::audit::Actor;
 use crate::store::apikeys;
 
 #[derive(Debug, Subcommand)]
@@ -29,9 +30,9 @@ pub fn run(config_file: Option<&Path>, command: ApiKeyCommand) -> ExitCode {
         ApiKeyCommand::Create { name } => {
             let rng = SystemRandom::new();
             match db::write(config_file, "", |_, tx| {
-                apikey::create(tx, &name, db::now(), &rng)
+                apikey::create_audited(tx, &name, Actor::Cli, db::now(), &rng)
             }) {
-                Ok((_, key)) => {
+                Ok((_, (_, key))) => {
                     eprintln!(
                         "API key '{name}' created. It is shown only now; send it as `Authorization: Bearer <key>`:"
                     );
@@ -44,7 +45,7 @@ pub fn run(config_file: Option<&Path>, command: ApiKeyCommand) -> ExitCode {
         ApiKeyCommand::Revoke { name } => {
             let missing = format!("no live API key called '{name}'; see `bedside apikey list`");
             match db::write(config_file, &missing, |_, tx| {
-                apikey::revoke(tx, &name, db::now())
+                apikey::revoke_audited(tx, &name, Actor::Cli, db::now())
             }) {
                 Ok(_) => {
                     println!("API key '{name}' revoked");

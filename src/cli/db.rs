@@ -44,6 +44,19 @@ pub fn write<T>(
     Ok((config, value))
 }
 
+/// Records an administration command in the audit trail (actor `cli`).
+pub fn audit(conn: &Connection, action: &str, object: &str) -> Result<(), DomainError> {
+    crate::domain::audit::record(
+        conn,
+        crate::domain::audit::Actor::Cli,
+        action,
+        Some(object),
+        "ok",
+        now(),
+    )?;
+    Ok(())
+}
+
 /// Seconds since the epoch, now: what commands stamp rows with.
 pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()

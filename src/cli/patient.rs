@@ -42,7 +42,13 @@ pub fn run(config_file: Option<&Path>, command: PatientCommand) -> ExitCode {
             let rng = SystemRandom::new();
             let result = db::write(config_file, &missing, |_, tx| {
                 let u = unit::by_name(tx, &unit)?;
-                patient::add(tx, &u, &label, db::now(), &rng)
+                let registered = patient::add(tx, &u, &label, db::now(), &rng)?;
+                db::audit(
+                    tx,
+                    "patient.add",
+                    &format!("patient:{}", registered.patient.id),
+                )?;
+                Ok(registered)
             });
             let (config, registered) = match result {
                 Ok(r) => r,
@@ -101,7 +107,9 @@ pub fn run(config_file: Option<&Path>, command: PatientCommand) -> ExitCode {
             let missing =
                 format!("no patient with id {id}; see `bedside patient list --unit <unit>`");
             match db::write(config_file, &missing, |_, tx| {
-                patient::discharge(tx, id, db::now())
+                let cancelled = patient::discharge(tx, id, db::now())?;
+                db::audit(tx, "patient.discharge", &format!("patient:{id}"))?;
+                Ok(cancelled)
             }) {
                 Ok((_, cancelled)) => {
                     println!(

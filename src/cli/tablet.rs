@@ -40,7 +40,9 @@ pub fn run(config_file: Option<&Path>, command: TabletCommand) -> ExitCode {
         TabletCommand::Add { unit, label } => {
             let missing = format!("no unit called '{unit}'; see `bedside unit list`");
             match db::write(config_file, &missing, |_, tx| {
-                tablet::add(tx, &unit, &label, db::now())
+                let t = tablet::add(tx, &unit, &label, db::now())?;
+                db::audit(tx, "tablet.add", &format!("tablet:{}", t.id))?;
+                Ok(t)
             }) {
                 Ok((_, t)) => {
                     println!("added tablet {} to {unit}", t.label);
@@ -78,7 +80,18 @@ fn set_active(config_file: Option<&Path>, unit: &str, label: &str, active: bool)
         "no tablet '{label}' on unit '{unit}'; see `bedside tablet list --unit \"{unit}\"`"
     );
     match db::write(config_file, &missing, |_, tx| {
-        tablet::set_active(tx, unit, label, active, db::now())
+        let future = tablet::set_active(tx, unit, label, active, db::now())?;
+        let action = if active {
+            "tablet.enable"
+        } else {
+            "tablet.disable"
+        };
+        let id = tablet::list(tx, unit)?
+            .into_iter()
+            .find(|t| t.label == label)
+            .map_or(0, |t| t.id);
+        db::audit(tx, action, &format!("tablet:{id}"))?;
+        Ok(future)
     }) {
         Ok((_, future)) => {
             println!(

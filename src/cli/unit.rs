@@ -79,7 +79,9 @@ pub fn run(config_file: Option<&Path>, command: UnitCommand) -> ExitCode {
         UnitCommand::Add { name, settings } => {
             let settings = settings.into();
             match db::write(config_file, "", |_, tx| {
-                unit::add(tx, &name, &settings, db::now())
+                let u = unit::add(tx, &name, &settings, db::now())?;
+                db::audit(tx, "unit.add", &format!("unit:{}", u.id))?;
+                Ok(u)
             }) {
                 Ok((_, u)) => {
                     println!("added unit {}", u.name);
@@ -97,7 +99,9 @@ pub fn run(config_file: Option<&Path>, command: UnitCommand) -> ExitCode {
             let settings = settings.into();
             let missing = format!("no unit called '{name}'; see `bedside unit list`");
             match db::write(config_file, &missing, |_, tx| {
-                unit::set(tx, &name, &settings)
+                let u = unit::set(tx, &name, &settings)?;
+                db::audit(tx, "unit.update", &format!("unit:{}", u.id))?;
+                Ok(u)
             }) {
                 Ok((_, u)) => {
                     print_unit(&u);
