@@ -19,23 +19,6 @@
   // is left cleanly instead of by a dropped connection.
   var DISPOSE_DELAY_MS = 1000;
 
-  // Layout for a wall-mounted screen: a clock to read across the room and
-  // the call filling the screen. Applied as a constructed stylesheet, which
-  // the page's CSP (style-src 'self') allows, because the shared
-  // bedside.css has no kiosk rules yet; these belong there.
-  var KIOSK_CSS =
-    "body.kiosk { background: #fff; }" +
-    "main.kiosk { max-width: none; min-height: 100vh; padding: 1.5rem 2rem; text-align: center; }" +
-    ".kiosk-head { display: flex; justify-content: space-between; gap: 1rem; font-size: 1.4rem; }" +
-    ".kiosk-head p { margin: 0; }" +
-    ".kiosk .clock { font-size: clamp(5rem, 22vw, 14rem); font-weight: 300; line-height: 1;" +
-    " margin: 2rem 0 0.5rem; font-variant-numeric: tabular-nums; }" +
-    ".kiosk .date { font-size: 1.6rem; color: var(--muted); margin-top: 0; }" +
-    ".kiosk h1 { font-size: 1.6rem; font-weight: 400; color: var(--muted); margin-top: 3rem; }" +
-    ".kiosk .when { font-size: 2.4rem; }" +
-    ".kiosk .call { position: fixed; inset: 0; background: #000; }" +
-    ".kiosk .call iframe { width: 100%; height: 100%; border: 0; }";
-
   var stateUrl = root.getAttribute("data-state");
   var zone = root.getAttribute("data-time-zone") || undefined;
   var noSSL = (root.getAttribute("data-jitsi-origin") || "").indexOf("http:") === 0;
@@ -71,15 +54,6 @@
     try { return new Intl.DateTimeFormat("en-GB", withZone); } catch (e) {
       return new Intl.DateTimeFormat("en-GB", options);
     }
-  }
-
-  function applyStyle() {
-    if (!("adoptedStyleSheets" in document) || typeof CSSStyleSheet !== "function") { return; }
-    try {
-      var sheet = new CSSStyleSheet();
-      sheet.replaceSync(KIOSK_CSS);
-      document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
-    } catch (e) { /* an old browser: the plain layout still works */ }
   }
 
   function notice(text) {
@@ -255,7 +229,6 @@
     setTimeout(attempt, RELOAD_AFTER_MS);
   }
 
-  applyStyle();
   tick();
   setInterval(tick, 1000);
   refresh();

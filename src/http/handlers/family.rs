@@ -15,7 +15,8 @@ use crate::domain::booking::{self, BookingRequest, Phase, Visit};
 use crate::domain::unit::{FamilyDisplay, Unit};
 use crate::domain::{meeting, patient};
 use crate::error::{Error, Result};
-use crate::http::forms::{self, client_ip};
+use crate::http::forms;
+use crate::http::handlers::throttled;
 use crate::http::pages::{self, BookedPage, Entered, InvitePage, MessagePage, WaitingPage};
 use crate::http::response::{Response, with_header};
 use crate::i18n::{Lang, fill};
@@ -25,27 +26,6 @@ use crate::store::patients::PatientRow;
 use jiff::Timestamp;
 
 type Request = http::Request<Bytes>;
-
-/// Refuses the lookup when this client has failed too many, and counts a
-/// failure when the lookup finds nothing.
-async fn throttled<T>(
-    state: &State,
-    request: &Request,
-    lookup: impl Future<Output = Result<T, DomainError>>,
-) -> Result<T> {
-    let ip = client_ip(&state.config, request);
-    state
-        .throttle
-        .check(ip, state.clock.now())
-        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
-    match lookup.await {
-        Err(DomainError::NotFound) => {
-            state.throttle.fail(ip, state.clock.now());
-            Err(Error::NotFound)
-        }
-        other => Ok(other?),
-    }
-}
 
 async fn find_invite(state: &State, invite: &str) -> Result<(PatientRow, Unit), DomainError> {
     let invite = invite.to_string();

@@ -18,13 +18,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::State;
-use crate::domain::DomainError;
 use crate::domain::booking::Visit;
 use crate::domain::kiosk::{self, Kiosk, Schedule};
 use crate::domain::slots;
 use crate::domain::unit::Unit;
 use crate::error::{Error, Result};
-use crate::http::forms::client_ip;
+use crate::http::handlers::throttled;
 use crate::http::pages;
 use crate::http::response::{self, Response, with_header};
 use crate::jitsi::{Grant, Role, RoomName};
@@ -40,26 +39,11 @@ const POLL_SECS: u32 = 15;
 /// ward network might poll each minute).
 const POLL_RANGE: std::ops::RangeInclusive<u32> = 1..=60;
 
-/// Refuses the lookup when this client has failed too many, and counts a
-/// failure when the device code is unknown (as the family pages do).
+/// The tablet behind a device code, under the per-address guessing limit.
 async fn find_kiosk(state: &State, request: &Request, code: &str) -> Result<Kiosk> {
-    let ip = client_ip(&state.config, request);
-    state
-        .throttle
-        .check(ip, state.clock.now())
-        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
     let code = code.to_string();
-    let found: Result<Kiosk, DomainError> = state
-        .store
-        .read(move |c| kiosk::by_device_code(c, &code))
-        .await;
-    match found {
-        Err(DomainError::NotFound) => {
-            state.throttle.fail(ip, state.clock.now());
-            Err(Error::NotFound)
-        }
-        other => Ok(other?),
-    }
+    let lookup = state.store.read(move |c| kiosk::by_device_code(c, &code));
+    throttled(state, request, lookup).await
 }
 
 async fn find_schedule(state: &State, kiosk: &Kiosk, now: Timestamp) -> Result<Schedule> {
