@@ -10,6 +10,7 @@ use http::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    Metrics,
     Privacy,
     Asset(&'static str),
     InviteShow(String),
@@ -88,6 +89,8 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
     match segments.as_slice() {
         ["healthz"] if get => (Route::Health, "/healthz", Text),
         ["healthz"] => not_allowed("GET, HEAD", "/healthz", Text),
+        ["metrics"] if get => (Route::Metrics, "/metrics", Text),
+        ["metrics"] => not_allowed("GET, HEAD", "/metrics", Text),
         ["privacy"] if get => (Route::Privacy, "/privacy", Page),
         ["privacy"] => not_allowed("GET, HEAD", "/privacy", Page),
         ["static", "bedside.css"] if get => (Route::Asset("bedside.css"), "/static/{asset}", Text),

@@ -127,6 +127,7 @@ async fn dispatch(
     }
     match route {
         Route::Health => health::health_show(state).await,
+        Route::Metrics => Ok(health::metrics_show(state)),
         Route::Privacy => family::privacy_show(state).await,
         Route::Asset(name) => Ok(assets::asset_show(name)),
         Route::InviteShow(invite) => family::invite_show(state, r, &invite).await,

@@ -43,3 +43,23 @@ pub async fn health_show(state: &State) -> Result<Response> {
     };
     Ok(json(status, &body))
 }
+
+/// `GET /metrics`: counters in the Prometheus text format, for the
+/// hospital's monitoring. Counts only — nothing about any person. Keep it
+/// off the public reverse proxy (it needs no secret to read).
+pub fn metrics_show(state: &State) -> Response {
+    use std::sync::atomic::Ordering;
+    let failed = state.failed_logins.load(Ordering::Relaxed);
+    let body = format!(
+        "# HELP bedside_failed_logins_total Failed staff logins since bedside started.\n\
+         # TYPE bedside_failed_logins_total counter\n\
+         bedside_failed_logins_total {failed}\n"
+    );
+    let mut response = crate::http::response::text(http::StatusCode::OK, &body);
+    crate::http::response::with_header(
+        &mut response,
+        http::header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    );
+    response
+}

@@ -64,6 +64,18 @@ pub struct InvitePage {
 }
 
 impl InvitePage {
+    /// The on-page name of a form field, for the error summary.
+    pub fn label(&self, field: &str) -> &'static str {
+        match field {
+            "slot" => self.t.choose_time,
+            "name" => self.t.name_label,
+            "email" => self.t.email_label,
+            "language" => self.t.language_label,
+            "consent" => self.t.privacy_link,
+            _ => self.t.book_button,
+        }
+    }
+
     pub fn error(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
