@@ -380,7 +380,10 @@ async fn ten_failures_lock_the_account_and_failures_all_look_alike() {
     w.server.login("anna.op", STAFF_PASSWORD).await.unwrap();
     // Monitoring sees the failures counted.
     let (_, _, metrics) = w.server.get("/metrics").await;
-    assert!(metrics.contains("bedside_failed_logins_total 13\n"), "{metrics}");
+    assert!(
+        metrics.contains("bedside_failed_logins_total 13\n"),
+        "{metrics}"
+    );
     // The audit trail counted the failures, naming only the account id.
     let db = open_db(w.dir.path());
     let failed: i64 = db
