@@ -38,6 +38,54 @@ impl Lang {
             Lang::En => &en::TEXT,
         }
     }
+
+    /// The texts of this language's mails.
+    pub fn mail(self) -> &'static MailText {
+        match self {
+            Lang::En => &en::MAIL,
+        }
+    }
+}
+
+/// The texts of the mails. `{}` placeholders are filled in order; the
+/// comment on each field says with what.
+#[derive(Debug)]
+pub struct MailText {
+    /// patient label, local date and time
+    pub confirmation_subject_fmt: &'static str,
+    /// patient label, ward name, local date and time, time zone
+    pub confirmation_intro_fmt: &'static str,
+    pub join_heading: &'static str,
+    /// How to join from a phone, tablet or computer (no placeholder).
+    pub join_how: &'static str,
+    pub cancel_how: &'static str,
+    /// patient label, local time
+    pub reminder_subject_fmt: &'static str,
+    /// patient label, local time, time zone
+    pub reminder_intro_fmt: &'static str,
+    /// patient label, local date and time
+    pub cancelled_subject_fmt: &'static str,
+    /// patient label, local date and time — cancelled by the family itself
+    pub cancelled_by_family_fmt: &'static str,
+    /// patient label, local date and time — cancelled by ward staff
+    pub cancelled_by_staff_fmt: &'static str,
+    /// patient label, local date and time — the patient cannot take the call
+    pub cancelled_unavailable_fmt: &'static str,
+    /// patient label, local date and time — the patient was discharged
+    pub cancelled_discharge_fmt: &'static str,
+    pub rebook: &'static str,
+    /// ward name
+    pub guest_subject_fmt: &'static str,
+    /// ward name, local end time
+    pub guest_intro_fmt: &'static str,
+    /// the hospital's contact line
+    pub contact_fmt: &'static str,
+    /// the privacy page's address
+    pub privacy_fmt: &'static str,
+    /// Above the hospital's name at the end of every mail.
+    pub regards: &'static str,
+    /// The note that the calendar file is attached.
+    pub calendar_note: &'static str,
 }
 
 /// The texts of the family pages. Fields ending in `_fmt` hold `{}`

@@ -1,6 +1,6 @@
 //! English.
 
-use super::Text;
+use super::{MailText, Text};
 
 pub static TEXT: Text = Text {
     site_title: "Video visits",
@@ -54,4 +54,26 @@ pub static TEXT: Text = Text {
     form_expired: "This form has expired. Please go back, reload the page and try again.",
     cancelled_already: "This visit was already cancelled or has ended.",
     guest_name: "Guest",
+};
+
+pub static MAIL: MailText = MailText {
+    confirmation_subject_fmt: "Your video visit with {} on {}",
+    confirmation_intro_fmt: "Your video visit with {} on {} is booked for {} ({}).",
+    join_heading: "How to join",
+    join_how: "At the visit time, open the link below on a phone, tablet or computer with a camera and microphone, and allow the browser to use them. You can join from 10 minutes before the start; nothing needs to be installed.",
+    cancel_how: "Cannot make it? Open the same link and choose “Cancel this visit”, so another family can use the time.",
+    reminder_subject_fmt: "Reminder: video visit with {} at {}",
+    reminder_intro_fmt: "Your video visit with {} starts at {} ({}).",
+    cancelled_subject_fmt: "Cancelled: video visit with {} on {}",
+    cancelled_by_family_fmt: "As you asked, your video visit with {} on {} is cancelled.",
+    cancelled_by_staff_fmt: "We are sorry: the ward had to cancel your video visit with {} on {}.",
+    cancelled_unavailable_fmt: "We are sorry: {} cannot take the call on {}. The visit is cancelled; please book another time.",
+    cancelled_discharge_fmt: "Your video visit with {} on {} is cancelled because the patient has left the ward.",
+    rebook: "To book another time, use the invitation you received from the ward.",
+    guest_subject_fmt: "Join a video call with {}",
+    guest_intro_fmt: "The staff of {} invite you to a video call now. The link below works until {}.",
+    contact_fmt: "Questions? {}",
+    privacy_fmt: "How we handle your data: {}",
+    regards: "Kind regards,",
+    calendar_note: "The attached calendar file puts the visit in your calendar.",
 };
