@@ -1,52 +1,120 @@
-//! Calendar entries (RFC 5545 iCalendar) for a booked visit.
+//! Calendar entries (RFC 5545 iCalendar, RFC 5546 iTIP) for a visit.
 //!
-//! Times are written in UTC (`…Z`), which every calendar shows in the
-//! reader's own zone. Text is escaped and long lines are folded at 75
-//! octets without splitting a UTF-8 character.
+//! Times are written in the ward's zone (`DTSTART;TZID=Europe/Amsterdam:…`)
+//! with a `VTIMEZONE` giving that zone's offset at the visit, so every
+//! calendar places the visit right whatever zone the reader is in. Text is
+//! escaped and long lines are folded at 75 octets without splitting a
+//! UTF-8 character.
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+/// What the calendar file asks of the reader's calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A file to download and add.
+    Publish,
+    /// An invitation sent by mail (the booking confirmation).
+    Request,
+    /// The same event, cancelled.
+    Cancel,
+}
 
 /// One visit as a calendar event.
 #[derive(Debug)]
 pub struct Event<'a> {
     /// Stable across updates and cancellation of the same booking.
     pub uid: &'a str,
+    /// Bumped on every change of the same event (0 first, 1 for a cancel).
+    pub sequence: u32,
     pub stamp: Timestamp,
     pub start: Timestamp,
     pub end: Timestamp,
+    pub zone_name: &'a str,
+    pub zone: &'a TimeZone,
     pub summary: &'a str,
     pub description: &'a str,
     pub url: &'a str,
+    /// The sender (`ORGANIZER`) and the family (`ATTENDEE`), for mailed invitations.
+    pub organizer: Option<&'a str>,
+    pub attendee: Option<&'a str>,
 }
 
-/// A complete `VCALENDAR` with one `VEVENT`, for download (`METHOD:PUBLISH`).
-pub fn ics(event: &Event<'_>) -> String {
-    let lines = [
+/// A complete `VCALENDAR` with one `VEVENT`.
+pub fn ics(event: &Event<'_>, method: Method) -> String {
+    let local = |t: Timestamp| {
+        t.to_zoned(event.zone.clone())
+            .strftime("%Y%m%dT%H%M%S")
+            .to_string()
+    };
+    let info = event.zone.to_offset_info(event.start);
+    let offset = info.offset();
+    let secs = offset.seconds();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let offset_text = format!(
+        "{sign}{:02}{:02}",
+        secs.abs() / 3600,
+        (secs.abs() % 3600) / 60
+    );
+    let observance = if info.dst().is_dst() {
+        "DAYLIGHT"
+    } else {
+        "STANDARD"
+    };
+    let abbreviation = info.abbreviation().to_string();
+    let mut lines = vec![
         "BEGIN:VCALENDAR".to_string(),
         "VERSION:2.0".into(),
         "PRODID:-//bedside//video visits//EN".into(),
         "CALSCALE:GREGORIAN".into(),
-        "METHOD:PUBLISH".into(),
+        format!(
+            "METHOD:{}",
+            match method {
+                Method::Publish => "PUBLISH",
+                Method::Request => "REQUEST",
+                Method::Cancel => "CANCEL",
+            }
+        ),
+        "BEGIN:VTIMEZONE".into(),
+        format!("TZID:{}", escape(event.zone_name)),
+        format!("BEGIN:{observance}"),
+        "DTSTART:19700101T000000".into(),
+        format!("TZOFFSETFROM:{offset_text}"),
+        format!("TZOFFSETTO:{offset_text}"),
+        format!("TZNAME:{}", escape(&abbreviation)),
+        format!("END:{observance}"),
+        "END:VTIMEZONE".into(),
         "BEGIN:VEVENT".into(),
         format!("UID:{}", escape(event.uid)),
-        format!("DTSTAMP:{}", utc(event.stamp)),
-        format!("DTSTART:{}", utc(event.start)),
-        format!("DTEND:{}", utc(event.end)),
+        format!("SEQUENCE:{}", event.sequence),
+        format!("DTSTAMP:{}", event.stamp.strftime("%Y%m%dT%H%M%SZ")),
+        format!("DTSTART;TZID={}:{}", event.zone_name, local(event.start)),
+        format!("DTEND;TZID={}:{}", event.zone_name, local(event.end)),
         format!("SUMMARY:{}", escape(event.summary)),
         format!("DESCRIPTION:{}", escape(event.description)),
         format!("URL:{}", event.url),
-        "END:VEVENT".into(),
-        "END:VCALENDAR".into(),
     ];
+    if let Some(organizer) = event.organizer {
+        lines.push(format!("ORGANIZER:mailto:{organizer}"));
+    }
+    if let Some(attendee) = event.attendee {
+        lines.push(format!("ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:{attendee}"));
+    }
+    lines.push(format!(
+        "STATUS:{}",
+        if method == Method::Cancel {
+            "CANCELLED"
+        } else {
+            "CONFIRMED"
+        }
+    ));
+    lines.push("END:VEVENT".into());
+    lines.push("END:VCALENDAR".into());
     let mut out = String::new();
     for line in lines {
         fold(&line, &mut out);
     }
     out
-}
-
-fn utc(t: Timestamp) -> String {
-    t.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
 /// RFC 5545 §3.3.11: backslash, semicolon, comma and newline are escaped.
@@ -84,27 +152,56 @@ fn fold(line: &str, out: &mut String) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn writes_a_valid_folded_escaped_event() {
-        let text = ics(&Event {
+    fn event<'a>(zone: &'a TimeZone, description: &'a str) -> Event<'a> {
+        Event {
             uid: "booking-7@visits.example.org",
+            sequence: 0,
             stamp: "2026-11-22T10:00:00Z".parse().unwrap(),
             start: "2026-11-23T13:00:00Z".parse().unwrap(),
             end: "2026-11-23T13:30:00Z".parse().unwrap(),
+            zone_name: "Europe/Amsterdam",
+            zone,
             summary: "Video visit with Bed 12, Ward 3; see you",
-            description: &format!("Join: https://visits.example.org/v/{}\nÄÖÜ", "x".repeat(80)),
+            description,
             url: "https://visits.example.org/v/abc",
-        });
+            organizer: Some("videovisits@example.org"),
+            attendee: Some("anna@example.org"),
+        }
+    }
+
+    #[test]
+    fn writes_a_valid_folded_escaped_event_in_the_wards_zone() {
+        let zone = TimeZone::get("Europe/Amsterdam").unwrap();
+        let description = format!("Join: https://visits.example.org/v/{}\nÄÖÜ", "x".repeat(80));
+        let text = ics(&event(&zone, &description), Method::Request);
         assert!(text.starts_with("BEGIN:VCALENDAR\r\n"));
         assert!(text.ends_with("END:VCALENDAR\r\n"));
-        assert!(text.contains("DTSTART:20261123T130000Z\r\n"));
-        assert!(text.contains("DTEND:20261123T133000Z\r\n"));
+        assert!(text.contains("METHOD:REQUEST\r\n"));
+        assert!(text.contains("DTSTART;TZID=Europe/Amsterdam:20261123T140000\r\n"));
+        assert!(text.contains("DTEND;TZID=Europe/Amsterdam:20261123T143000\r\n"));
+        assert!(text.contains("TZOFFSETTO:+0100\r\n"));
         assert!(text.contains("SUMMARY:Video visit with Bed 12\\, Ward 3\\; see you\r\n"));
+        assert!(text.contains("ORGANIZER:mailto:videovisits@example.org\r\n"));
         for line in text.split("\r\n") {
             assert!(line.len() <= 75, "{line}");
         }
-        // Unfolding gives back the escaped description.
         let unfolded = text.replace("\r\n ", "");
         assert!(unfolded.contains(&format!("{}\\nÄÖÜ", "x".repeat(80))));
+    }
+
+    #[test]
+    fn summer_visits_get_the_summer_offset_and_cancels_say_so() {
+        let zone = TimeZone::get("Europe/Stockholm").unwrap();
+        let mut e = event(&zone, "x");
+        e.zone_name = "Europe/Stockholm";
+        e.start = "2026-07-01T12:00:00Z".parse().unwrap();
+        e.end = "2026-07-01T12:30:00Z".parse().unwrap();
+        e.sequence = 1;
+        let text = ics(&e, Method::Cancel);
+        assert!(text.contains("BEGIN:DAYLIGHT\r\n"));
+        assert!(text.contains("TZOFFSETTO:+0200\r\n"));
+        assert!(text.contains("DTSTART;TZID=Europe/Stockholm:20260701T140000\r\n"));
+        assert!(text.contains("METHOD:CANCEL\r\nBEGIN:VTIMEZONE"));
+        assert!(text.contains("SEQUENCE:1\r\n") && text.contains("STATUS:CANCELLED\r\n"));
     }
 }

@@ -130,6 +130,118 @@ pub const KEYS: &[KeySpec] = &[
               HS256, HS384 or HS512.",
     },
     KeySpec {
+        key: "smtp.host",
+        env: "BEDSIDE_SMTP_HOST",
+        default: None,
+        example: Some("\"smtp.hospital.example.org\""),
+        doc: "The SMTP relay that sends bedside's mail. Default: none — every mail is written as \
+              an .eml file into <data_dir>/mail/ instead (for trying bedside out).",
+    },
+    KeySpec {
+        key: "smtp.port",
+        env: "BEDSIDE_SMTP_PORT",
+        default: None,
+        example: Some("587"),
+        doc: "The relay's port. Default: 465 for implicit TLS, 587 for starttls, 25 for none.",
+    },
+    KeySpec {
+        key: "smtp.tls",
+        env: "BEDSIDE_SMTP_TLS",
+        default: Some("\"starttls\""),
+        example: None,
+        doc: "implicit (TLS from the first byte, port 465), starttls (port 587), or none (plain \
+              text; only allowed to a relay on this machine: localhost, 127.0.0.1, ::1).",
+    },
+    KeySpec {
+        key: "smtp.username",
+        env: "BEDSIDE_SMTP_USERNAME",
+        default: None,
+        example: Some("\"bedside\""),
+        doc: "User name for the relay, if it wants one (then set smtp.password_file too).",
+    },
+    KeySpec {
+        key: "smtp.password_file",
+        env: "BEDSIDE_SMTP_PASSWORD_FILE",
+        default: None,
+        example: Some("\"/run/credentials/bedside.service/smtp-password\""),
+        doc: "File holding the relay password (a trailing newline is ignored).",
+    },
+    KeySpec {
+        key: "mail.from_address",
+        env: "BEDSIDE_MAIL_FROM_ADDRESS",
+        default: Some("\"bedside@localhost\""),
+        example: None,
+        doc: "The sender address of every mail, e.g. videovisits@hospital.example.org.",
+    },
+    KeySpec {
+        key: "mail.from_name",
+        env: "BEDSIDE_MAIL_FROM_NAME",
+        default: Some("\"Video visits\""),
+        example: None,
+        doc: "The sender name families see.",
+    },
+    KeySpec {
+        key: "mail.hospital_name",
+        env: "BEDSIDE_MAIL_HOSPITAL_NAME",
+        default: Some("\"The hospital\""),
+        example: None,
+        doc: "The hospital's name, at the end of every mail.",
+    },
+    KeySpec {
+        key: "mail.contact_line",
+        env: "BEDSIDE_MAIL_CONTACT_LINE",
+        default: Some("\"\""),
+        example: None,
+        doc: "How families reach the ward with questions, e.g. \"Call the ward on +31 20 555 0100\". \
+              Empty: the line is left out.",
+    },
+    KeySpec {
+        key: "mail.template_dir",
+        env: "BEDSIDE_MAIL_TEMPLATE_DIR",
+        default: None,
+        example: Some("\"/etc/bedside/mail\""),
+        doc: "A directory of mail templates that replace the built-in ones file by file \
+              (confirmation.txt, confirmation.html, reminder.txt, … — see the README).",
+    },
+    KeySpec {
+        key: "mail.reminder_before",
+        env: "BEDSIDE_MAIL_REMINDER_BEFORE",
+        default: Some("\"60m\""),
+        example: None,
+        doc: "How long before a visit the reminder is sent (5m to 48h).",
+    },
+    KeySpec {
+        key: "mail.retry_first",
+        env: "BEDSIDE_MAIL_RETRY_FIRST",
+        default: Some("\"1m\""),
+        example: None,
+        doc: "After a temporary SMTP failure, the first retry waits this long; each next one \
+              twice as long (10s to 1h).",
+    },
+    KeySpec {
+        key: "mail.retry_max",
+        env: "BEDSIDE_MAIL_RETRY_MAX",
+        default: Some("\"30m\""),
+        example: None,
+        doc: "The longest wait between two retries (1m to 24h).",
+    },
+    KeySpec {
+        key: "mail.give_up_after",
+        env: "BEDSIDE_MAIL_GIVE_UP_AFTER",
+        default: Some("\"96h\""),
+        example: None,
+        doc: "A mail still not accepted this long after it was written is marked failed \
+              (1h to 168h; RFC 5321 suggests 4 to 5 days).",
+    },
+    KeySpec {
+        key: "mail.poll_interval",
+        env: "BEDSIDE_MAIL_POLL_INTERVAL",
+        default: Some("\"15s\""),
+        example: None,
+        doc: "How often the sender looks for mail that has become due (1s to 5m). New mail is \
+              sent at once regardless.",
+    },
+    KeySpec {
         key: "staff.session_idle",
         env: "BEDSIDE_STAFF_SESSION_IDLE",
         default: Some("\"30m\""),
@@ -159,6 +271,54 @@ pub struct Config {
     pub server: ServerConfig,
     pub jitsi: JitsiConfig,
     pub staff: StaffConfig,
+    pub mail: MailConfig,
+}
+
+/// How mail leaves bedside.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `None`: no relay; mails are written as files into `<data_dir>/mail/`.
+    pub smtp: Option<SmtpConfig>,
+    pub from_address: String,
+    pub from_name: String,
+    pub hospital_name: String,
+    pub contact_line: String,
+    pub template_dir: Option<PathBuf>,
+    pub reminder_before: Duration,
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    pub give_up_after: Duration,
+    pub poll_interval: Duration,
+}
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// User name and password, when the relay wants them.
+    pub credentials: Option<(String, String)>,
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(u, _)| (u, "***")),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    Implicit,
+    StartTls,
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -488,6 +648,7 @@ fn check(raw: &mut Raw) -> Option<Config> {
         parse_claim_text(v, "JWT_ACCEPTED_AUDIENCES")
     });
     let algorithm = raw.take("jitsi.algorithm", parse_algorithm);
+    let mail = check_mail(raw);
     let session_idle = raw.take("staff.session_idle", |v| {
         parse_duration(
             v,
@@ -537,7 +698,209 @@ fn check(raw: &mut Raw) -> Option<Config> {
             session_idle: session_idle?,
             session_max: session_max?,
         },
+        mail: mail?,
     })
+}
+
+fn optional(raw: &Raw, key: &'static str) -> Option<String> {
+    raw.get(key)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn check_mail(raw: &mut Raw) -> Option<MailConfig> {
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let mins = |m: u64| Duration::from_secs(m * 60);
+    let reminder_before = raw.take("mail.reminder_before", |v| {
+        parse_duration(v, mins(5), hours(48))
+    });
+    let retry_first = raw.take("mail.retry_first", |v| {
+        parse_duration(v, Duration::from_secs(10), hours(1))
+    });
+    let retry_max = raw.take("mail.retry_max", |v| parse_duration(v, mins(1), hours(24)));
+    let give_up_after = raw.take("mail.give_up_after", |v| {
+        parse_duration(v, hours(1), hours(168))
+    });
+    let poll_interval = raw.take("mail.poll_interval", |v| {
+        parse_duration(v, Duration::from_secs(1), mins(5))
+    });
+    let from_address = raw.take("mail.from_address", |v| {
+        let options = email_address::Options::default().without_display_text();
+        email_address::EmailAddress::parse_with_options(v.trim(), options)
+            .map(|_| v.trim().to_string())
+            .map_err(|_| format!("'{v}' is not an e-mail address; write e.g. \"videovisits@hospital.example.org\""))
+    });
+    let text = |v: &str| -> Result<String, String> {
+        if v.chars().any(char::is_control) {
+            Err("must be one line".into())
+        } else {
+            Ok(v.trim().to_string())
+        }
+    };
+    let from_name = raw.take("mail.from_name", text);
+    let hospital_name = raw.take("mail.hospital_name", text);
+    let contact_line = raw.take("mail.contact_line", text);
+    let template_dir = match optional(raw, "mail.template_dir") {
+        None => Some(None),
+        Some(_) => raw.take("mail.template_dir", |v| {
+            let p = PathBuf::from(v.trim());
+            if p.is_dir() {
+                Ok(Some(p))
+            } else {
+                Err(format!("{v} is not a directory; create it or remove the key to use the built-in templates"))
+            }
+        }),
+    };
+    let smtp = check_smtp(raw);
+    if let (Some(first), Some(max)) = (retry_first, retry_max)
+        && first > max
+    {
+        let key = raw.label("mail.retry_first");
+        raw.problems.push(Problem {
+            key,
+            message: "is longer than mail.retry_max; make the first wait the shorter one".into(),
+        });
+        return None;
+    }
+    Some(MailConfig {
+        smtp: smtp?,
+        from_address: from_address?,
+        from_name: from_name?,
+        hospital_name: hospital_name?,
+        contact_line: contact_line?,
+        template_dir: template_dir?,
+        reminder_before: reminder_before?,
+        retry_first: retry_first?,
+        retry_max: retry_max?,
+        give_up_after: give_up_after?,
+        poll_interval: poll_interval?,
+    })
+}
+
+/// `Some(None)` when no relay is configured, `None` when there were problems.
+fn check_smtp(raw: &mut Raw) -> Option<Option<SmtpConfig>> {
+    let tls = raw.take("smtp.tls", |v| match v.trim() {
+        "implicit" => Ok(SmtpTls::Implicit),
+        "starttls" => Ok(SmtpTls::StartTls),
+        "none" => Ok(SmtpTls::None),
+        _ => Err(format!(
+            "'{v}' is not a choice; use implicit, starttls or none"
+        )),
+    })?;
+    let host = match optional(raw, "smtp.host") {
+        None => None,
+        Some(_) => Some(raw.take("smtp.host", |v| {
+            let v = v.trim();
+            let ok = v.len() <= 253
+                && v.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                });
+            if ok {
+                Ok(v.to_string())
+            } else {
+                Err(format!(
+                    "'{v}' is not a host name or address; write e.g. \"smtp.hospital.example.org\""
+                ))
+            }
+        })?),
+    };
+    let Some(host) = host else {
+        for key in ["smtp.port", "smtp.username", "smtp.password_file"] {
+            if optional(raw, key).is_some() {
+                let label = raw.label(key);
+                raw.problems.push(Problem {
+                    key: label,
+                    message: "is set but smtp.host is not; set smtp.host, or remove this key"
+                        .into(),
+                });
+                return None;
+            }
+        }
+        return Some(None);
+    };
+    let default_port = match tls {
+        SmtpTls::Implicit => 465,
+        SmtpTls::StartTls => 587,
+        SmtpTls::None => 25,
+    };
+    let port = match optional(raw, "smtp.port") {
+        None => default_port,
+        Some(_) => raw.take("smtp.port", |v| {
+            v.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("'{v}' is not a port number; use e.g. 587"))
+        })?,
+    };
+    let mismatch = match (port, tls) {
+        (465, SmtpTls::StartTls | SmtpTls::None) => Some("port 465 usually means tls = implicit"),
+        (587, SmtpTls::Implicit) => Some("port 587 usually means tls = starttls"),
+        (25, SmtpTls::Implicit) => {
+            Some("port 25 usually means tls = starttls (or none to a relay on this machine)")
+        }
+        _ => None,
+    };
+    if let Some(hint) = mismatch {
+        let key = raw.label("smtp.tls");
+        raw.problems.push(Problem {
+            key,
+            message: format!("does not fit smtp.port {port}: {hint}"),
+        });
+        return None;
+    }
+    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    if tls == SmtpTls::None && !loopback {
+        let key = raw.label("smtp.tls");
+        raw.problems.push(Problem {
+            key,
+            message: format!(
+                "none sends mail and password in plain text; it is only allowed to a relay on this machine, not to {host}: use starttls or implicit"
+            ),
+        });
+        return None;
+    }
+    let username = optional(raw, "smtp.username");
+    let password_file = optional(raw, "smtp.password_file");
+    let credentials = match (username, password_file) {
+        (None, None) => None,
+        (Some(u), Some(file)) => match std::fs::read_to_string(&file) {
+            Ok(p) => Some((u, p.trim_end_matches(['\r', '\n']).to_string())),
+            Err(e) => {
+                let key = raw.label("smtp.password_file");
+                raw.problems.push(Problem {
+                    key,
+                    message: format!("cannot read {file}: {e}"),
+                });
+                return None;
+            }
+        },
+        (Some(_), None) => {
+            let key = raw.label("smtp.username");
+            raw.problems.push(Problem {
+                key,
+                message: "is set without smtp.password_file; add the password file, or remove the user name".into(),
+            });
+            return None;
+        }
+        (None, Some(_)) => {
+            let key = raw.label("smtp.password_file");
+            raw.problems.push(Problem {
+                key,
+                message:
+                    "is set without smtp.username; add the user name, or remove the password file"
+                        .into(),
+            });
+            return None;
+        }
+    };
+    Some(Some(SmtpConfig {
+        host,
+        port,
+        tls,
+        credentials,
+    }))
 }
 
 /// An absolute http(s) URL without query or fragment, returned without a
@@ -803,9 +1166,15 @@ mod tests {
         // As written (all commented out) it gives the defaults.
         let c = load_toml(&text, &[]).unwrap();
         assert_eq!(c.jitsi.app_id, "bedside");
-        // Uncommented, every key is still valid.
+        // Uncommented, every key is still valid (but those naming files
+        // that only exist on a real server).
         let uncommented: String = text
             .lines()
+            .filter(|l| {
+                !["#password_file", "#template_dir", "#username"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
             .map(|l| match l.strip_prefix('#') {
                 Some(rest) if rest.contains(" = ") => rest,
                 _ => l,
@@ -824,12 +1193,12 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_by_name() {
         let p = problems(
-            "[server]\nlisen = \"127.0.0.1:1\"\n[smtp]\nhost = \"x\"\n",
+            "[server]\nlisen = \"127.0.0.1:1\"\n[smpt]\nhost = \"x\"\n",
             &[("BEDSIDE_LISTN", "1")],
         );
         let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
         assert!(keys.contains(&"server.lisen"), "{p:?}");
-        assert!(keys.contains(&"smtp.host"), "{p:?}");
+        assert!(keys.contains(&"smpt.host"), "{p:?}");
         assert!(keys.contains(&"BEDSIDE_LISTN"), "{p:?}");
         let lisen = p.iter().find(|p| p.key == "server.lisen").unwrap();
         assert!(lisen.message.contains("server.listen"), "{lisen}");
@@ -915,6 +1284,70 @@ mod tests {
         let c = load_toml("[jitsi]\napp_secret_file = \"/run/secret\"\n", &[]).unwrap();
         assert_eq!(c.jitsi.app_secret_file, PathBuf::from("/run/secret"));
         assert!(!c.jitsi.app_secret_generated);
+    }
+
+    #[test]
+    fn smtp_combinations_that_cannot_work_are_refused_with_a_hint() {
+        let c = Config::load(None, &Env::new()).unwrap();
+        assert!(
+            c.mail.smtp.is_none(),
+            "no relay by default: mail goes to files"
+        );
+        for (toml, key, hint) in [
+            (
+                "[smtp]\nhost = \"mx.example.org\"\nport = 465\n",
+                "smtp.tls",
+                "port 465 usually means tls = implicit",
+            ),
+            (
+                "[smtp]\nhost = \"mx.example.org\"\nport = 587\ntls = \"implicit\"\n",
+                "smtp.tls",
+                "port 587 usually means tls = starttls",
+            ),
+            (
+                "[smtp]\nhost = \"mx.example.org\"\ntls = \"none\"\n",
+                "smtp.tls",
+                "only allowed to a relay on this machine",
+            ),
+            (
+                "[smtp]\nhost = \"mx.example.org\"\nusername = \"u\"\n",
+                "smtp.username",
+                "without smtp.password_file",
+            ),
+            ("[smtp]\nport = 25\n", "smtp.port", "smtp.host is not"),
+            (
+                "[smtp]\nhost = \"mx.example.org\"\ntls = \"ssl\"\n",
+                "smtp.tls",
+                "implicit, starttls or none",
+            ),
+            (
+                "[mail]\nfrom_address = \"not an address\"\n",
+                "mail.from_address",
+                "not an e-mail address",
+            ),
+            (
+                "[mail]\nretry_first = \"40m\"\n",
+                "mail.retry_first",
+                "longer than mail.retry_max",
+            ),
+        ] {
+            let p = problems(toml, &[]);
+            assert_eq!(p[0].key, key, "{toml}");
+            assert!(p[0].message.contains(hint), "{toml}: {}", p[0]);
+        }
+        let c = load_toml(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\n",
+            &[],
+        )
+        .unwrap();
+        let smtp = c.mail.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.tls), (2525, SmtpTls::None));
+        let c = load_toml(
+            "[smtp]\nhost = \"mx.example.org\"\ntls = \"implicit\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.mail.smtp.unwrap().port, 465);
     }
 
     #[test]

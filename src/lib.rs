@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod jitsi;
+pub mod mail;
 pub mod store;
 
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ pub struct State {
     pub failed_logins: std::sync::atomic::AtomicU64,
     /// The headers every response carries.
     pub security_headers: http::response::SecurityHeaders,
+    /// Composes mail into the outbox; the sender hands it over.
+    pub mailer: Arc<mail::Mailer>,
 }
 
 /// Why bedside could not start.
@@ -65,17 +68,20 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("startup was interrupted")]
     Interrupted,
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// Creates the data directory, the secret (first start only) and the
 /// migrated database. Blocking.
-pub fn prepare(config: &Config) -> Result<(Store, Minter, Vec<u8>), StartError> {
+pub fn prepare(config: &Config) -> Result<(Store, Minter, Vec<u8>, mail::Mailer), StartError> {
     create_data_dir(config)?;
+    let mailer = mail::Mailer::new(config).map_err(StartError::Mail)?;
     let secret = keys::load(&config.jitsi, true)?;
     let minter = Minter::new(&config.jitsi, &secret);
     let form_key = keys::load_form_key(&config.server.data_dir)?;
     let store = Store::open(&config.db_path())?;
-    Ok((store, minter, form_key))
+    Ok((store, minter, form_key, mailer))
 }
 
 /// Creates the data directory readable by bedside's user only (mode 0700),
@@ -132,7 +138,7 @@ pub async fn run_with_clock(
             .await
             .map_err(|_| StartError::Interrupted)??
     };
-    let (store, minter, form_key) = prepared;
+    let (store, minter, form_key, mailer) = prepared;
     let data_dir = std::fs::canonicalize(&config.server.data_dir)
         .unwrap_or_else(|_| config.server.data_dir.clone());
     let address = listener
@@ -149,6 +155,7 @@ pub async fn run_with_clock(
     let rng = ring::rand::SystemRandom::new();
     let state = Arc::new(State {
         security_headers: http::response::SecurityHeaders::new(&config),
+        mailer: Arc::new(mailer),
         config,
         store: store.clone(),
         minter,
@@ -159,7 +166,10 @@ pub async fn run_with_clock(
         login_throttle: http::throttle::Throttle::default(),
         failed_logins: std::sync::atomic::AtomicU64::new(0),
     });
+    let sender = tokio::spawn(mail::sender::run(state.clone(), shutdown.clone()));
     http::serve(listener, state, shutdown, grace).await;
+    // The sender stops at the shutdown signal, after the mail in hand.
+    let _ = tokio::time::timeout(grace, sender).await;
     // Let queued writes finish and checkpoint the WAL before returning.
     let _ = tokio::task::spawn_blocking(move || store.close()).await;
     tracing::info!("bedside stopped");

@@ -188,7 +188,7 @@ async fn the_visit_link_waits_then_joins_with_a_token_for_that_room_then_ends() 
     let (status, headers, ics) = server.get(&format!("/v/{code}/calendar.ics")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "text/calendar; charset=utf-8");
-    assert!(ics.contains("DTSTART:20261123T130000Z\r\n"));
+    assert!(ics.contains("DTSTART;TZID=Europe/Amsterdam:20261123T140000\r\n"));
 
     // Before the window: a waiting page that reloads itself.
     clock.set(at("2026-11-23T12:49:59Z"));
@@ -461,6 +461,7 @@ async fn discharge_stops_the_invite_and_cancels_visits_to_come() {
             &conn,
             ward.patient_id,
             at(MONDAY_MORNING).as_second(),
+            None,
         )
         .unwrap();
         assert_eq!(cancelled, 1);

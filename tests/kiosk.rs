@@ -71,6 +71,7 @@ fn book(dir: &Path, patient_id: i64, start: &str) -> Booked {
         &req,
         at(MONDAY_MORNING),
         &ring::rand::SystemRandom::new(),
+        None,
     )
     .unwrap()
 }
@@ -417,7 +418,7 @@ async fn a_cancelled_visit_never_joins() {
 
     // Staff cancel it mid-visit: the next poll has no way in.
     let conn = bedside::store::open_for_command(&dir.path().join("bedside.db")).unwrap();
-    booking::cancel_by_id(&conn, booked.id, "staff", at(FIRST_SLOT)).unwrap();
+    booking::cancel_by_id(&conn, booked.id, "staff", at(FIRST_SLOT), None).unwrap();
     let state = state_json(&server, &code).await;
     assert_eq!(state["join"], Value::Null);
     assert_eq!(state["next"], Value::Null);

@@ -379,7 +379,7 @@ async fn the_tablet_through_the_day(b: Client, v: Visits) {
     let cancel_at = at("2026-11-23T14:12:00Z");
     v.clock.set(cancel_at);
     let conn = bedside::store::open_for_command(&v.dir.join("bedside.db")).unwrap();
-    booking::cancel_by_id(&conn, v.second.id, "staff", cancel_at).unwrap();
+    booking::cancel_by_id(&conn, v.second.id, "staff", cancel_at, None).unwrap();
     wait_until(
         &b,
         "left the cancelled visit",
@@ -499,6 +499,7 @@ fn book(dir: &Path, patient_id: i64, start: &str) -> Booked {
         &req,
         at(MONDAY_MORNING),
         &ring::rand::SystemRandom::new(),
+        None,
     )
     .unwrap()
 }

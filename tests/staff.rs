@@ -39,6 +39,7 @@ fn book(dir: &std::path::Path, patient_id: i64, name: &str, email: &str) -> (i64
         },
         at(MORNING),
         &ring::rand::SystemRandom::new(),
+        None,
     )
     .unwrap();
     (booked.id, booked.visit.expose().to_string())

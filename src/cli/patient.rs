@@ -8,7 +8,7 @@ use clap::Subcommand;
 use ring::rand::SystemRandom;
 
 use super::db;
-use crate::domain::{patient, unit};
+use crate::domain::{DomainError, patient, unit};
 
 #[derive(Debug, Subcommand)]
 pub enum PatientCommand {
@@ -106,8 +106,10 @@ pub fn run(config_file: Option<&Path>, command: PatientCommand) -> ExitCode {
         PatientCommand::Discharge { id } => {
             let missing =
                 format!("no patient with id {id}; see `bedside patient list --unit <unit>`");
-            match db::write(config_file, &missing, |_, tx| {
-                let cancelled = patient::discharge(tx, id, db::now())?;
+            match db::write(config_file, &missing, |config, tx| {
+                // Families are told by mail; the running server sends it.
+                let mailer = crate::mail::Mailer::new(config).map_err(DomainError::Conflict)?;
+                let cancelled = patient::discharge(tx, id, db::now(), Some(&mailer))?;
                 db::audit(tx, "patient.discharge", &format!("patient:{id}"))?;
                 Ok(cancelled)
             }) {

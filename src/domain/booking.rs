@@ -5,6 +5,7 @@ use ring::rand::SecureRandom;
 use rusqlite::Connection;
 
 use super::codes::Code;
+use super::notify::{CancelReason, Notifier};
 use super::slots::{self, Busy, Slot};
 use super::unit::{self, Unit};
 use super::{DomainError, short_text};
@@ -192,6 +193,7 @@ pub fn book(
     req: &BookingRequest,
     now: Timestamp,
     rng: &dyn SecureRandom,
+    notify: Option<&dyn Notifier>,
 ) -> Result<Booked, DomainError> {
     let slot = slots::grid(unit, now)
         .into_iter()
@@ -261,6 +263,9 @@ pub fn book(
         }
         e => e.into(),
     })?;
+    if let Some(n) = notify {
+        n.visit_booked(conn, id, &visit, now_s)?;
+    }
     Ok(Booked {
         id,
         visit,
@@ -348,9 +353,22 @@ impl Visit {
 }
 
 /// Cancels the visit behind `code` on the family's request.
-pub fn cancel_by_code(conn: &Connection, code: &str, now: Timestamp) -> Result<Visit, DomainError> {
+pub fn cancel_by_code(
+    conn: &Connection,
+    code: &str,
+    now: Timestamp,
+    notify: Option<&dyn Notifier>,
+) -> Result<Visit, DomainError> {
     let visit = visit_by_code(conn, code)?;
     cancel(conn, &visit, "family", now)?;
+    if let Some(n) = notify {
+        n.visit_cancelled(
+            conn,
+            visit.booking.id,
+            CancelReason::Family,
+            now.as_second(),
+        )?;
+    }
     visit_by_code(conn, code)
 }
 
@@ -360,6 +378,7 @@ pub fn cancel_by_id(
     id: i64,
     by: &str,
     now: Timestamp,
+    notify: Option<&dyn Notifier>,
 ) -> Result<BookingRow, DomainError> {
     let booking = q::booking_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
     let unit = unit::by_id(conn, booking.unit_id)?;
@@ -369,6 +388,9 @@ pub fn cancel_by_id(
         contact: None,
     };
     cancel(conn, &visit, by, now)?;
+    if let Some(n) = notify {
+        n.visit_cancelled(conn, id, CancelReason::Staff, now.as_second())?;
+    }
     q::booking_by_id(conn, id)?.ok_or(DomainError::NotFound)
 }
 
@@ -422,6 +444,7 @@ pub fn set_status(
     status: &str,
     actor: super::audit::Actor,
     now: Timestamp,
+    notify: Option<&dyn Notifier>,
 ) -> Result<BookingRow, DomainError> {
     if !STAFF_STATUSES.contains(&status) {
         return Err(DomainError::invalid(
@@ -444,6 +467,14 @@ pub fn set_status(
             "staff",
             now.as_second(),
         )?;
+        if let Some(n) = notify {
+            n.visit_cancelled(
+                conn,
+                booking_id,
+                CancelReason::PatientUnavailable,
+                now.as_second(),
+            )?;
+        }
     } else {
         q::booking_set_status(conn, booking_id, status)?;
     }

@@ -10,6 +10,7 @@ pub mod codes;
 pub mod hours;
 pub mod kiosk;
 pub mod meeting;
+pub mod notify;
 pub mod patient;
 pub mod slots;
 pub mod staff;

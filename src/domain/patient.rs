@@ -4,6 +4,7 @@ use ring::rand::SecureRandom;
 use rusqlite::Connection;
 
 use super::codes::Code;
+use super::notify::{CancelReason, Notifier};
 use super::unit::{self, Unit};
 use super::{DomainError, short_text};
 use crate::store::bookings as bq;
@@ -62,7 +63,12 @@ pub fn active_by_id(conn: &Connection, id: i64) -> Result<(PatientRow, Unit), Do
 
 /// Discharges a patient: the invite stops working and every booking that
 /// has not ended is cancelled. Returns how many bookings were cancelled.
-pub fn discharge(conn: &Connection, patient_id: i64, now: i64) -> Result<usize, DomainError> {
+pub fn discharge(
+    conn: &Connection,
+    patient_id: i64,
+    now: i64,
+    notify: Option<&dyn Notifier>,
+) -> Result<usize, DomainError> {
     let patient = q::patient_by_id(conn, patient_id)?.ok_or(DomainError::NotFound)?;
     if !patient.active {
         return Err(DomainError::Conflict(
@@ -70,12 +76,13 @@ pub fn discharge(conn: &Connection, patient_id: i64, now: i64) -> Result<usize, 
         ));
     }
     q::patient_discharge(conn, patient_id, now)?;
-    Ok(bq::cancel_future_of_patient(
-        conn,
-        patient_id,
-        "discharge",
-        now,
-    )?)
+    let cancelled = bq::cancel_future_of_patient(conn, patient_id, "discharge", now)?;
+    if let Some(n) = notify {
+        for booking in &cancelled {
+            n.visit_cancelled(conn, *booking, CancelReason::Discharge, now)?;
+        }
+    }
+    Ok(cancelled.len())
 }
 
 /// Active patients of a unit.

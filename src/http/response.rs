@@ -7,6 +7,7 @@ use http_body_util::Full;
 
 use crate::error::Error;
 use crate::http::router::Flavour;
+use crate::i18n::Lang;
 
 /// The response type of every handler.
 pub type Response = http::Response<Full<Bytes>>;
@@ -55,8 +56,8 @@ fn with_type(status: http::StatusCode, content_type: &'static str, body: Vec<u8>
 /// The answer to a failed request, in the route's flavour. 4xx errors
 /// explain themselves; 5xx errors are logged with their cause and answered
 /// with a generic message, so no internal detail (or personal data inside
-/// it) reaches the client.
-pub fn from_error(error: &Error, flavour: Flavour) -> Response {
+/// it) reaches the client. Pages are in `lang` (see [`error_lang`]).
+pub fn from_error(error: &Error, flavour: Flavour, lang: Lang) -> Response {
     let status = error.status();
     if status.is_server_error() {
         tracing::error!(error = %error, source = ?std::error::Error::source(error), "request failed");
@@ -76,7 +77,7 @@ pub fn from_error(error: &Error, flavour: Flavour) -> Response {
             }
             json(status, &body)
         }
-        Flavour::Page => page_for(error, status),
+        Flavour::Page => page_for(error, status, lang),
         Flavour::Text if status.is_server_error() => text(
             status,
             "Something went wrong on our side. Please try again in a minute; \
@@ -108,11 +109,21 @@ pub fn from_error(error: &Error, flavour: Flavour) -> Response {
     response
 }
 
+/// The language of an error page on the route `pattern`: the browser's on
+/// the family's pages ("this link does not work" must reach a family in a
+/// language it reads), English on the staff pages, which are English.
+pub fn error_lang(pattern: &str, headers: &http::HeaderMap) -> Lang {
+    let family = pattern == "/privacy" || pattern.starts_with("/b/") || pattern.starts_with("/v/");
+    if family {
+        Lang::of_browser(headers)
+    } else {
+        Lang::En
+    }
+}
+
 /// A family-facing HTML page for an error.
-fn page_for(error: &Error, status: http::StatusCode) -> Response {
+fn page_for(error: &Error, status: http::StatusCode, lang: Lang) -> Response {
     use crate::http::pages::{MessagePage, render};
-    use crate::i18n::Lang;
-    let lang = Lang::En;
     let t = lang.text();
     let detail = error.to_string();
     let page = match error {
@@ -122,6 +133,9 @@ fn page_for(error: &Error, status: http::StatusCode) -> Response {
             MessagePage::new(lang, t.too_many_heading, &[t.too_many_body])
         }
         _ if status.is_server_error() => MessagePage::new(lang, t.error_heading, &[t.error_body]),
+        // The detail is English; a family reading another language gets
+        // the general advice instead of a sentence it may not read.
+        _ if lang != Lang::En => MessagePage::new(lang, t.error_heading, &[t.error_body]),
         _ => MessagePage::new(lang, t.error_heading, &[&detail]),
     };
     match render(status, &page) {

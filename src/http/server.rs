@@ -88,11 +88,12 @@ async fn handle(state: &State, request: http::Request<Incoming>) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let (route, pattern, flavour) = route(&method, request.uri().path());
+    let lang = response::error_lang(pattern, request.headers());
     let mut response = match read_body(request).await {
         Ok(request) => dispatch(state, route, request).await,
         Err(e) => Err(e),
     }
-    .unwrap_or_else(|e| response::from_error(&e, flavour));
+    .unwrap_or_else(|e| response::from_error(&e, flavour, lang));
     state.security_headers.apply(&mut response);
     // The route pattern, never the path or query: those carry codes.
     tracing::info!(
@@ -128,7 +129,7 @@ async fn dispatch(
     match route {
         Route::Health => health::health_show(state).await,
         Route::Metrics => Ok(health::metrics_show(state)),
-        Route::Privacy => family::privacy_show(state).await,
+        Route::Privacy => family::privacy_show(state, r).await,
         Route::Asset(name) => Ok(assets::asset_show(name)),
         Route::InviteShow(invite) => family::invite_show(state, r, &invite).await,
         Route::BookingCreate(invite) => family::booking_create(state, r, &invite).await,

@@ -54,6 +54,12 @@ pub static TEXT: Text = Text {
     form_expired: "This form has expired. Please go back, reload the page and try again.",
     cancelled_already: "This visit was already cancelled or has ended.",
     guest_name: "Guest",
+    slot_problem: "Please choose one of the times shown.",
+    slot_taken: "This time can no longer be booked: it has just been taken, or the patient already has as many visits that day as the ward allows. Please choose another time.",
+    name_problem: "Please enter your name, on one line and at most 100 characters.",
+    email_problem: "Please enter your e-mail address, e.g. name@example.org: the visit link is sent there.",
+    language_problem: "Please choose a language from the list.",
+    consent_problem: "Please read the privacy statement and tick the box to agree.",
 };
 
 pub static MAIL: MailText = MailText {

@@ -164,18 +164,25 @@ pub fn booking_cancel(
     Ok(())
 }
 
-/// Cancels every booking of a patient that has not ended yet; returns how many.
+/// Cancels every booking of a patient that has not ended yet; returns their ids.
 pub fn cancel_future_of_patient(
     conn: &Connection,
     patient_id: i64,
     by: &str,
     now: i64,
-) -> rusqlite::Result<usize> {
+) -> rusqlite::Result<Vec<i64>> {
+    let ids: Vec<i64> = conn
+        .prepare(
+            "SELECT id FROM bookings WHERE patient_id = ?1 AND status = 'booked' AND ends_at > ?2",
+        )?
+        .query_map(params![patient_id, now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     conn.execute(
         "UPDATE bookings SET status = 'cancelled', cancelled_by = ?2, cancelled_at = ?3
          WHERE patient_id = ?1 AND status = 'booked' AND ends_at > ?3",
         params![patient_id, by, now],
-    )
+    )?;
+    Ok(ids)
 }
 
 /// Bookings still to come on one tablet.

@@ -175,6 +175,32 @@ pub const MIGRATIONS: &[&str] = &[
         WHERE unit_id = (SELECT unit_id FROM patients WHERE id = NEW.patient_id)
           AND day = NEW.local_day;
     END;",
+    // 4: the mail outbox. A row is written in the same transaction as the
+    // change it reports; its content (address, text, calendar file) is
+    // cleared once it is sent, has failed for good, or went stale.
+    "CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        booking_id  INTEGER REFERENCES bookings (id) ON DELETE CASCADE,
+        meeting_id  INTEGER REFERENCES meetings (id) ON DELETE CASCADE,
+        message_id  TEXT NOT NULL UNIQUE,
+        recipient   TEXT,
+        subject     TEXT,
+        body_text   TEXT,
+        body_html   TEXT,
+        ics         TEXT,
+        ics_method  TEXT,
+        status      TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'stale')),
+        due_at      INTEGER NOT NULL,
+        stale_at    INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        lease_until INTEGER,
+        last_error  TEXT,
+        created_at  INTEGER NOT NULL,
+        finished_at INTEGER
+    ) STRICT;
+    CREATE INDEX outbox_due ON outbox (status, due_at);
+    CREATE INDEX outbox_booking ON outbox (booking_id);",
 ];
 
 /// The schema version this binary writes.

@@ -241,7 +241,10 @@ pub async fn patient_discharge(state: &State, patient_id: i64) -> Result<Respons
     let now = state.clock.now().as_second();
     let cancelled = state
         .store
-        .write(move |tx| patient::discharge(tx, patient_id, now))
+        .write({
+            let mailer = state.mailer.clone();
+            move |tx| patient::discharge(tx, patient_id, now, Some(mailer.as_ref()))
+        })
         .await?;
     Ok(json(
         http::StatusCode::OK,
@@ -273,6 +276,7 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
     })?;
     let now = state.clock.now();
     let rng = state.rng.clone();
+    let mailer = state.mailer.clone();
     let req = BookingRequest {
         slot_start: start.as_second(),
         name: input.name,
@@ -292,7 +296,7 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
             })?;
             // The domain names the chosen time `slot` (the family form's
             // field); in this API's body it is `start`.
-            booking::book(tx, &p, &u, &req, now, &rng).map_err(|e| match e {
+            booking::book(tx, &p, &u, &req, now, &rng, Some(mailer.as_ref())).map_err(|e| match e {
                 DomainError::Invalid {
                     field: "slot",
                     message,
@@ -323,7 +327,10 @@ pub async fn booking_cancel(state: &State, booking_id: i64) -> Result<Response> 
     let now = state.clock.now();
     let row = state
         .store
-        .write(move |tx| booking::cancel_by_id(tx, booking_id, "api", now))
+        .write({
+            let mailer = state.mailer.clone();
+            move |tx| booking::cancel_by_id(tx, booking_id, "api", now, Some(mailer.as_ref()))
+        })
         .await?;
     Ok(json(http::StatusCode::OK, &BookingOut::from(&row)))
 }

@@ -4,12 +4,16 @@
 //!
 //! Every code lookup goes through the per-address throttle, and an unknown,
 //! malformed, expired or discharged code gets the same "not found" page.
+//!
+//! Language: pages of a booked visit speak the language the family chose
+//! in the form; every other page (the invite, the privacy page, a guest
+//! link) the browser's `Accept-Language`.
 
 use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::State;
-use crate::calendar;
+use crate::calendar::Method;
 use crate::domain::DomainError;
 use crate::domain::booking::{self, BookingRequest, Phase, Visit};
 use crate::domain::unit::{FamilyDisplay, Unit};
@@ -48,6 +52,7 @@ pub async fn invite_show(state: &State, request: &Request, invite: &str) -> Resu
     let (patient, unit) = throttled(state, request, find_invite(state, invite)).await?;
     invite_page(
         state,
+        Lang::of_browser(request.headers()),
         &patient,
         &unit,
         invite,
@@ -59,9 +64,12 @@ pub async fn invite_show(state: &State, request: &Request, invite: &str) -> Resu
 }
 
 /// The invite page with the free slots as they are now, the family's
-/// entries and the problems found in them.
+/// entries and the problems found in them. The form's language choice
+/// starts at the page's language.
+#[allow(clippy::too_many_arguments)]
 async fn invite_page(
     state: &State,
+    lang: Lang,
     patient: &PatientRow,
     unit: &Unit,
     invite: &str,
@@ -78,7 +86,7 @@ async fn invite_page(
             .await?
     };
     let page = InvitePage::new(
-        Lang::En,
+        lang,
         &patient.label,
         unit,
         invite,
@@ -110,6 +118,7 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
     if !state.form_key.verify("book", invite, form.csrf.as_deref()) {
         return Err(Error::FormExpired);
     }
+    let lang = Lang::of_browser(request.headers());
     let entered = Entered {
         slot: form.slot.as_deref().and_then(|s| s.trim().parse().ok()),
         name: form.name.clone().unwrap_or_default(),
@@ -126,11 +135,19 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         language: entered.language.clone(),
         consent: entered.consent,
     };
-    let mut errors = booking::problems(&req);
+    let mut errors: Vec<_> = booking::problems(&req)
+        .into_iter()
+        .map(|(field, message)| problem(lang, field, message, false))
+        .collect();
     if entered.slot.is_none() {
         errors.insert(
             0,
-            ("slot", "please choose one of the times shown".to_string()),
+            problem(
+                lang,
+                "slot",
+                "please choose one of the times shown".to_string(),
+                false,
+            ),
         );
     }
     if errors.is_empty() {
@@ -138,20 +155,28 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         let rng = state.rng.clone();
         let result = state
             .store
-            .write(move |tx| booking::book(tx, &p, &u, &req, now, &rng))
+            .write({
+                let mailer = state.mailer.clone();
+                move |tx| booking::book(tx, &p, &u, &req, now, &rng, Some(mailer.as_ref()))
+            })
             .await;
         match result {
             Ok(booked) => {
                 tracing::info!(booking = booked.id, unit = unit.id, "visit booked");
                 return Ok(see_other(&format!("/v/{}/booked", booked.visit.expose())));
             }
-            Err(DomainError::Invalid { field, message }) => errors.push((field, message)),
-            Err(DomainError::Conflict(message)) => errors.push(("slot", message)),
+            Err(DomainError::Invalid { field, message }) => {
+                errors.push(problem(lang, field, message, false))
+            }
+            Err(DomainError::Conflict(message)) => {
+                errors.push(problem(lang, "slot", message, true))
+            }
             Err(e) => return Err(e.into()),
         }
     }
     invite_page(
         state,
+        lang,
         &patient,
         &unit,
         invite,
@@ -160,6 +185,30 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         http::StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
+}
+
+/// A problem with a field of the booking form, in the page's language.
+/// English pages keep the booking rules' own message, which names the
+/// exact problem; other languages say per field what to do. `taken` marks
+/// a time that could not be had (full, or the patient's day full).
+fn problem(
+    lang: Lang,
+    field: &'static str,
+    english: String,
+    taken: bool,
+) -> (&'static str, String) {
+    let t = lang.text();
+    let text = match (lang, field) {
+        (Lang::En, _) => return (field, english),
+        (_, "slot") if taken => t.slot_taken,
+        (_, "slot") => t.slot_problem,
+        (_, "name") => t.name_problem,
+        (_, "email") => t.email_problem,
+        (_, "language") => t.language_problem,
+        (_, "consent") => t.consent_problem,
+        _ => return (field, english),
+    };
+    (field, text.to_string())
 }
 
 fn see_other(location: &str) -> Response {
@@ -197,7 +246,7 @@ pub async fn visit_booked(state: &State, request: &Request, code: &str) -> Resul
             &[
                 &pages::duration(t, minutes),
                 &visit.booking.patient_label,
-                &pages::when(&visit.unit, visit.start()),
+                &pages::when(lang, &visit.unit, visit.start()),
             ],
         ),
         visit_url: visit_url(state, code),
@@ -240,16 +289,17 @@ async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
 }
 
 /// An instant meeting's guest link: straight in while it runs (as a
-/// guest, until its end + grace), "ended" afterwards.
-fn meeting_join(state: &State, meeting: &MeetingRow, unit: &Unit) -> Result<Response> {
-    let t = Lang::En.text();
+/// guest, until its end + grace), "ended" afterwards. The guest is nobody
+/// bedside knows, so `lang` is their browser's.
+fn meeting_join(state: &State, lang: Lang, meeting: &MeetingRow, unit: &Unit) -> Result<Response> {
+    let t = lang.text();
     let now = state.clock.now();
     let start = Timestamp::from_second(meeting.starts_at).unwrap_or_default();
     let end = Timestamp::from_second(meeting.ends_at).unwrap_or_default();
     if now >= end {
         return pages::render(
             http::StatusCode::OK,
-            &MessagePage::new(Lang::En, t.ended_heading, &[t.ended_body]),
+            &MessagePage::new(lang, t.ended_heading, &[t.ended_body]),
         );
     }
     let room = RoomName::parse(&meeting.room)
@@ -273,7 +323,10 @@ fn meeting_join(state: &State, meeting: &MeetingRow, unit: &Unit) -> Result<Resp
 pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<Response> {
     let visit = match throttled(state, request, find_link(state, code)).await? {
         Link::Visit(v) => *v,
-        Link::Meeting(found) => return meeting_join(state, &found.0, &found.1),
+        Link::Meeting(found) => {
+            let lang = Lang::of_browser(request.headers());
+            return meeting_join(state, lang, &found.0, &found.1);
+        }
     };
     let lang = lang_of(&visit);
     let t = lang.text();
@@ -287,13 +340,13 @@ pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<
                     t.waiting_when_fmt,
                     &[
                         &visit.booking.patient_label,
-                        &pages::when(&visit.unit, visit.start()),
+                        &pages::when(lang, &visit.unit, visit.start()),
                     ],
                 ),
                 opens_text: fill(
                     t.waiting_opens_fmt,
                     &[
-                        &pages::when(&visit.unit, opens),
+                        &pages::when(lang, &visit.unit, opens),
                         &pages::duration(t, opens.duration_since(now)),
                     ],
                 ),
@@ -361,7 +414,10 @@ pub async fn visit_cancel(state: &State, request: &Request, code: &str) -> Resul
         let code = code.clone();
         state
             .store
-            .write(move |tx| booking::cancel_by_code(tx, &code, now))
+            .write({
+                let mailer = state.mailer.clone();
+                move |tx| booking::cancel_by_code(tx, &code, now, Some(mailer.as_ref()))
+            })
             .await
     };
     match result {
@@ -383,25 +439,10 @@ pub async fn visit_cancel(state: &State, request: &Request, code: &str) -> Resul
 /// `GET /v/<code>/calendar.ics`: the visit as a calendar entry.
 pub async fn visit_calendar(state: &State, request: &Request, code: &str) -> Result<Response> {
     let visit = throttled(state, request, find_visit(state, code)).await?;
-    let t = lang_of(&visit).text();
     let url = visit_url(state, &code.to_ascii_lowercase());
-    let host = state
-        .config
-        .server
-        .public_url
-        .parse::<http::Uri>()
-        .ok()
-        .and_then(|u| u.host().map(str::to_string))
-        .unwrap_or_else(|| "bedside".into());
-    let text = calendar::ics(&calendar::Event {
-        uid: &format!("booking-{}@{host}", visit.booking.id),
-        stamp: state.clock.now(),
-        start: visit.start(),
-        end: visit.end(),
-        summary: &fill(t.ics_summary_fmt, &[&visit.booking.patient_label]),
-        description: &fill(t.ics_description_fmt, &[&url]),
-        url: &url,
-    });
+    let text = state
+        .mailer
+        .calendar(&visit, &url, Method::Publish, state.clock.now());
     let mut response = http::Response::new(http_body_util::Full::new(Bytes::from(text)));
     with_header(
         &mut response,
@@ -418,10 +459,11 @@ pub async fn visit_calendar(state: &State, request: &Request, code: &str) -> Res
 
 /// `GET /privacy`: a placeholder until the retention work writes the
 /// statement from the live configuration.
-pub async fn privacy_show(_state: &State) -> Result<Response> {
-    let t = Lang::En.text();
+pub async fn privacy_show(_state: &State, request: &Request) -> Result<Response> {
+    let lang = Lang::of_browser(request.headers());
+    let t = lang.text();
     pages::render(
         http::StatusCode::OK,
-        &MessagePage::new(Lang::En, t.privacy_heading, &[t.privacy_body]),
+        &MessagePage::new(lang, t.privacy_heading, &[t.privacy_body]),
     )
 }

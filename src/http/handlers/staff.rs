@@ -348,7 +348,10 @@ pub async fn visit_status(state: &State, request: &Request, id: i64) -> Result<R
     let actor = Actor::Staff(user.id);
     state
         .store
-        .write(move |tx| booking::set_status(tx, id, &status, actor, now))
+        .write({
+            let mailer = state.mailer.clone();
+            move |tx| booking::set_status(tx, id, &status, actor, now, Some(mailer.as_ref()))
+        })
         .await?;
     Ok(see_other(&format!("/staff#visit-{id}")))
 }
@@ -492,6 +495,7 @@ pub async fn patient_discharge(state: &State, request: &Request, id: i64) -> Res
     )?;
     let now = state.clock.now().as_second();
     let viewer = user.clone();
+    let mailer = state.mailer.clone();
     state
         .store
         .write(move |tx| {
@@ -499,7 +503,7 @@ pub async fn patient_discharge(state: &State, request: &Request, id: i64) -> Res
             if !viewer.can_see(p.unit_id) {
                 return Err(DomainError::NotFound);
             }
-            let cancelled = patient::discharge(tx, id, now)?;
+            let cancelled = patient::discharge(tx, id, now, Some(mailer.as_ref()))?;
             audit::record(
                 tx,
                 Actor::Staff(viewer.id),

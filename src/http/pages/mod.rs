@@ -9,7 +9,7 @@ use crate::domain::booking::Offer;
 use crate::domain::slots;
 use crate::domain::unit::Unit;
 use crate::error::Error;
-use crate::i18n::{Lang, Text, fill};
+use crate::i18n::{self, Lang, Text, fill};
 
 /// Renders a template into a response with `status`.
 pub fn render<T: Template>(status: http::StatusCode, page: &T) -> Result<Response, Error> {
@@ -22,11 +22,10 @@ pub fn render<T: Template>(status: http::StatusCode, page: &T) -> Result<Respons
     }
 }
 
-/// "Monday 23 November 2026, 14:00" in the unit's zone.
-pub fn when(unit: &Unit, t: Timestamp) -> String {
-    slots::local(unit, t)
-        .strftime("%A %-d %B %Y, %H:%M")
-        .to_string()
+/// "Monday 23 November 2026, 14:00" in the unit's zone, written the way
+/// `lang` writes dates.
+pub fn when(lang: Lang, unit: &Unit, t: Timestamp) -> String {
+    i18n::format_when(lang, &slots::local(unit, t))
 }
 
 /// "14:00"
@@ -122,9 +121,7 @@ impl InvitePage {
         let t = lang.text();
         let mut days: Vec<Day> = Vec::new();
         for offer in offers {
-            let label = slots::local(unit, offer.slot.start)
-                .strftime("%A %-d %B")
-                .to_string();
+            let label = i18n::format_day(lang, &slots::local(unit, offer.slot.start));
             let choice = SlotChoice {
                 value: offer.slot.start.as_second(),
                 time: format!(

@@ -1,0 +1,229 @@
+//! The outbox table: every mail is a row first, written in the transaction
+//! that causes it, then claimed by the sender with a lease, sent, and
+//! marked. A crash after the relay's `250` but before the mark lets the
+//! lease run out and the row be sent again: at most one duplicate, never a
+//! lost mail.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// How long a claimed row is the sender's alone. Longer than any SMTP
+/// exchange takes; after it, another attempt may claim the row.
+pub const LEASE_SECS: i64 = 120;
+
+/// A mail to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewMail<'a> {
+    pub kind: &'a str,
+    pub booking_id: Option<i64>,
+    pub meeting_id: Option<i64>,
+    pub message_id: &'a str,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: &'a str,
+    /// The calendar file and its method (REQUEST, CANCEL), if any.
+    pub ics: Option<(&'a str, &'a str)>,
+    pub due_at: i64,
+    /// Never sent at or after this instant (the visit is over).
+    pub stale_at: i64,
+}
+
+pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, subject,
+             body_text, body_html, ics, ics_method, status, due_at, stale_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)",
+        params![
+            m.kind,
+            m.booking_id,
+            m.meeting_id,
+            m.message_id,
+            m.recipient,
+            m.subject,
+            m.text,
+            m.html,
+            m.ics.map(|(text, _)| text),
+            m.ics.map(|(_, method)| method),
+            m.due_at,
+            m.stale_at,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Drops a booking's pending mails of `kinds` (e.g. its reminder once it is
+/// cancelled): they go stale unsent, their content cleared.
+pub fn drop_pending(
+    conn: &Connection,
+    booking_id: i64,
+    kinds: &[&str],
+    why: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let mut dropped = 0;
+    for kind in kinds {
+        dropped += conn.execute(
+            "UPDATE outbox SET status = 'stale', last_error = ?3, finished_at = ?4,
+                 recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
+             WHERE booking_id = ?1 AND kind = ?2 AND status = 'pending'",
+            params![booking_id, kind, why, now],
+        )?;
+    }
+    Ok(dropped)
+}
+
+/// A row claimed for sending.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub kind: String,
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub ics: Option<(String, String)>,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Claims up to `limit` due rows for `LEASE_SECS`, and marks rows whose
+/// visit is over as stale instead (never sent). Returns the claimed rows
+/// and how many went stale.
+pub fn claim_due(
+    conn: &Connection,
+    now: i64,
+    limit: i64,
+) -> rusqlite::Result<(Vec<Claimed>, usize)> {
+    let stale = conn.execute(
+        "UPDATE outbox SET status = 'stale', last_error = 'the visit was over before the mail could go',
+             finished_at = ?1, recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
+         WHERE status = 'pending' AND stale_at <= ?1
+           AND (lease_until IS NULL OR lease_until <= ?1)",
+        [now],
+    )?;
+    let rows: Vec<Claimed> = conn
+        .prepare(
+            "SELECT id, kind, message_id, recipient, subject, body_text, body_html, ics, ics_method,
+                    attempts, created_at
+             FROM outbox
+             WHERE status = 'pending' AND due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
+             ORDER BY due_at, id LIMIT ?2",
+        )?
+        .query_map(params![now, limit], |r| {
+            let ics: Option<String> = r.get(7)?;
+            let method: Option<String> = r.get(8)?;
+            Ok(Claimed {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                message_id: r.get(2)?,
+                recipient: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                subject: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                text: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                html: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                ics: ics.zip(method),
+                attempts: r.get(9)?,
+                created_at: r.get(10)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for row in &rows {
+        conn.execute(
+            "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1 WHERE id = ?1",
+            params![row.id, now + LEASE_SECS],
+        )?;
+    }
+    Ok((rows, stale))
+}
+
+/// The relay accepted the mail: keep the record, drop the content.
+pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'sent', finished_at = ?2, lease_until = NULL, last_error = NULL,
+             recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
+         WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+/// A temporary failure: try again at `due_at`.
+pub fn mark_retry(conn: &Connection, id: i64, due_at: i64, error: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE outbox SET due_at = ?2, lease_until = NULL, last_error = ?3 WHERE id = ?1",
+        params![id, due_at, error],
+    )?;
+    Ok(())
+}
+
+/// A permanent failure (or too many temporary ones): keep the relay's
+/// reply for admins, and the content so an admin can retry once the cause
+/// is fixed (retention purges it with the row).
+pub fn mark_failed(conn: &Connection, id: i64, error: &str, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE outbox SET status = 'failed', finished_at = ?3, lease_until = NULL, last_error = ?2
+         WHERE id = ?1",
+        params![id, error, now],
+    )?;
+    Ok(())
+}
+
+/// How many rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub stale: i64,
+}
+
+pub fn counts(conn: &Connection) -> rusqlite::Result<Counts> {
+    let mut c = Counts::default();
+    let mut stmt = conn.prepare("SELECT status, count(*) FROM outbox GROUP BY status")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (status, n) = row?;
+        match status.as_str() {
+            "pending" => c.pending = n,
+            "sent" => c.sent = n,
+            "failed" => c.failed = n,
+            _ => c.stale = n,
+        }
+    }
+    Ok(c)
+}
+
+/// A failed mail, for admins: (id, kind, created_at, the relay's reply).
+pub fn failed(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<(i64, String, i64, String)>> {
+    conn.prepare(
+        "SELECT id, kind, created_at, coalesce(last_error, '') FROM outbox
+         WHERE status = 'failed' ORDER BY id DESC LIMIT ?1",
+    )?
+    .query_map([limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?
+    .collect()
+}
+
+/// Puts a failed mail back in the queue, if its content is still there
+/// and its visit not over. False when it cannot be retried.
+pub fn retry_failed(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
+    let ready: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM outbox WHERE id = ?1 AND status = 'failed' AND body_text IS NOT NULL
+                 AND recipient IS NOT NULL AND stale_at > ?2",
+            params![id, now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if ready.is_none() {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE outbox SET status = 'pending', due_at = ?2, attempts = 0, created_at = ?2,
+             finished_at = NULL, lease_until = NULL WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(true)
+}
