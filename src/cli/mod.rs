@@ -5,6 +5,7 @@ mod apikey;
 mod check;
 mod db;
 mod init;
+mod mail;
 mod patient;
 mod serve;
 mod staff;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Staff accounts: the first admin is created here.
     #[command(subcommand)]
     Staff(staff::StaffCommand),
+    /// Mail: test the relay, see the outbox.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 /// Runs the command and returns the exit code.
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Patient(c) => patient::run(cli.config.as_deref(), c),
         Command::Apikey(c) => apikey::run(cli.config.as_deref(), c),
         Command::Staff(c) => staff::run(cli.config.as_deref(), c),
+        Command::Mail(c) => mail::run(cli.config.as_deref(), c),
     }
 }
 

@@ -358,7 +358,11 @@ impl Notifier for Mailer {
                 ),
                 paragraphs: vec![fill(
                     m.reminder_intro_fmt,
-                    &[label, &at, &visit.unit.time_zone_name],
+                    &[
+                        label,
+                        &clock(&visit.unit, visit.start()),
+                        &visit.unit.time_zone_name,
+                    ],
                 )],
                 link: Some(link),
                 after: vec![m.cancel_how.to_string()],
