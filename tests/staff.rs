@@ -733,6 +733,42 @@ async fn an_instant_meeting_gives_a_guest_link_boxed_in_time_like_a_visit() {
     let host = claims_of(w.dir.path(), headers["location"].to_str().unwrap());
     assert_eq!(host["room"], guest["room"]);
     assert_eq!(host["moderator"], true);
+    // "Send by e-mail" queues one mail with the link; a made-up link is refused.
+    let guest_code = guest_path.trim_start_matches("/v/");
+    let (status, _, page) = w
+        .server
+        .post_as(
+            &anna.cookie,
+            &format!("/staff/meetings/{meeting}/invite"),
+            &format!(
+                "csrf={}&guest={guest_code}&email=eve%40example.org&language=de",
+                anna.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("The link was sent by e-mail"));
+    let (kind, body): (String, String) = open_db(w.dir.path())
+        .query_row(
+            "SELECT kind, coalesce(body_text, '') FROM outbox WHERE meeting_id = ?1",
+            [meeting],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "guest-invite");
+    assert!(body.is_empty() || body.contains(guest_code), "{body}");
+    let (status, _, _) = w
+        .server
+        .post_as(
+            &anna.cookie,
+            &format!("/staff/meetings/{meeting}/invite"),
+            &format!(
+                "csrf={}&guest=00000000000000000000000000&email=eve%40example.org&language=en",
+                anna.csrf
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     // Bounds: a meeting of 0 or 1000 minutes is refused.
     let (status, _, page) = w
         .server

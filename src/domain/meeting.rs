@@ -76,6 +76,14 @@ pub fn by_guest_code(conn: &Connection, code: &str) -> Result<(MeetingRow, Unit)
     Ok((meeting, unit))
 }
 
+/// True when `code` is the guest code of meeting `id`.
+pub fn guest_code_matches(conn: &Connection, id: i64, code: &str) -> Result<bool, DomainError> {
+    let Some(code) = Code::parse(code) else {
+        return Ok(false);
+    };
+    Ok(q::meeting_by_guest(conn, &code.hash())?.is_some_and(|m| m.id == id))
+}
+
 pub fn by_id(conn: &Connection, id: i64) -> Result<(MeetingRow, Unit), DomainError> {
     let meeting = q::meeting_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
     let unit = unit::by_id(conn, meeting.unit_id)?;

@@ -40,6 +40,7 @@ pub enum Route {
     StaffMeetingForm,
     StaffMeetingCreate,
     StaffMeetingOpen(i64),
+    StaffMeetingInvite(i64),
     AdminHome,
     AdminUnits,
     AdminUnitCreate,
@@ -200,6 +201,14 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
         ["staff", "meetings"] if get => (Route::StaffMeetingForm, "/staff/meetings", Page),
         ["staff", "meetings"] if post => (Route::StaffMeetingCreate, "/staff/meetings", Page),
         ["staff", "meetings"] => not_allowed("GET, HEAD, POST", "/staff/meetings", Page),
+        ["staff", "meetings", m, "invite"] if id(m).is_some() => match post {
+            true => (
+                Route::StaffMeetingInvite(id(m).unwrap_or(0)),
+                "/staff/meetings/{id}/invite",
+                Page,
+            ),
+            false => not_allowed("POST", "/staff/meetings/{id}/invite", Page),
+        },
         ["staff", "meetings", m, "open"] if id(m).is_some() => match post {
             true => (
                 Route::StaffMeetingOpen(id(m).unwrap_or(0)),
@@ -320,6 +329,7 @@ pub const STATE_CHANGING: &[&str] = &[
     "/staff/patients/{id}/discharge",
     "/staff/meetings",
     "/staff/meetings/{id}/open",
+    "/staff/meetings/{id}/invite",
     "/staff/admin/units",
     "/staff/admin/units/{id}",
     "/staff/admin/tablets",

@@ -158,6 +158,7 @@ async fn dispatch(
         Route::StaffMeetingForm => staff::meeting_form(state, r).await,
         Route::StaffMeetingCreate => staff::meeting_create(state, r).await,
         Route::StaffMeetingOpen(id) => staff::meeting_open(state, r, id).await,
+        Route::StaffMeetingInvite(id) => staff::meeting_invite(state, r, id).await,
         Route::AdminHome => admin::admin_home(state, r).await,
         Route::AdminUnits => admin::units_list(state, r).await,
         Route::AdminUnitCreate => admin::unit_create(state, r).await,

@@ -223,15 +223,39 @@ async fn units_all(state: &State) -> Result<Vec<Unit>> {
 #[template(path = "admin_home.html")]
 pub struct HomePage {
     pub nav: Nav,
+    /// The outbox's state, and mail the relay refused with its reply:
+    /// (id, kind, when, reply). Never an address.
+    pub mail: crate::mail::outbox::Counts,
+    pub failed_mail: Vec<(i64, String, String, String)>,
 }
 
 /// `GET /staff/admin`
 pub async fn admin_home(state: &State, request: &Request) -> Result<Response> {
     let user = session::require_admin(state, request).await?;
+    let (mail, failed) = state
+        .store
+        .read(|c| {
+            Ok::<_, crate::store::StoreError>((
+                crate::mail::outbox::counts(c)?,
+                crate::mail::outbox::failed(c, 20)?,
+            ))
+        })
+        .await?;
+    let failed_mail = failed
+        .into_iter()
+        .map(|(id, kind, at, reply)| {
+            let when = jiff::Timestamp::from_second(at)
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            (id, kind, when, reply)
+        })
+        .collect();
     render(
         Status::OK,
         &HomePage {
             nav: Nav::of(&user),
+            mail,
+            failed_mail,
         },
     )
 }

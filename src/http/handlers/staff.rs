@@ -23,8 +23,10 @@ use crate::http::pages::{
 use crate::http::qr;
 use crate::http::response::{Response, text, with_header};
 use crate::http::session;
+use crate::i18n::Lang;
 use crate::jitsi::{Grant, Role, RoomName, TokenUser};
 use crate::store::bookings::{self, BookingRow};
+use crate::store::meetings::MeetingRow;
 
 type Request = http::Request<Bytes>;
 
@@ -480,6 +482,9 @@ pub async fn patient_create(state: &State, request: &Request) -> Result<Response
             link,
             instructions: "Scan the code or open the link to book a video visit.".into(),
             meeting_id: None,
+            guest_code: String::new(),
+            mail_error: None,
+            languages: Vec::new(),
         },
     )
 }
@@ -598,24 +603,139 @@ pub async fn meeting_create(state: &State, request: &Request) -> Result<Response
         }
         Err(e) => return Err(e.into()),
     };
-    let link = format!(
-        "{}/v/{}",
-        state.config.server.public_url,
-        started.guest.expose()
-    );
-    pages::render(
+    meeting_link_page(
+        state,
+        &user,
+        &started.meeting,
+        &u,
+        started.guest.expose(),
+        "Give the family this link now: it is shown only once, and works until the meeting ends.",
+        None,
         http::StatusCode::OK,
+    )
+}
+
+/// The page with a meeting's guest link, QR code, "join" and "send by
+/// e-mail".
+#[allow(clippy::too_many_arguments)]
+fn meeting_link_page(
+    state: &State,
+    user: &StaffUser,
+    meeting: &MeetingRow,
+    unit: &Unit,
+    guest_code: &str,
+    notice: &str,
+    mail_error: Option<String>,
+    status: http::StatusCode,
+) -> Result<Response> {
+    let link = format!("{}/v/{guest_code}", state.config.server.public_url);
+    pages::render(
+        status,
         &LinkPage {
-            nav: Nav::of(&user),
-            heading: "Instant meeting started".into(),
-            notice: "Give the family this link now: it is shown only once, and works until the meeting ends.".into(),
+            nav: Nav::of(user),
+            heading: "Instant meeting".into(),
+            notice: notice.into(),
             title: "Video call".into(),
-            subtitle: format!("{} · {}", u.name, span(&u, started.meeting.starts_at, started.meeting.ends_at)),
+            subtitle: format!(
+                "{} · {}",
+                unit.name,
+                span(unit, meeting.starts_at, meeting.ends_at)
+            ),
             qr_svg: qr::svg(&link).map_err(Error::Conflict)?,
             link,
             instructions: "Scan the code or open the link to join the call.".into(),
-            meeting_id: Some(started.meeting.id),
+            meeting_id: Some(meeting.id),
+            guest_code: guest_code.to_string(),
+            mail_error,
+            languages: Lang::ALL
+                .iter()
+                .map(|l| (l.code(), l.native_name()))
+                .collect(),
         },
+    )
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    csrf: Option<String>,
+    guest: Option<String>,
+    email: Option<String>,
+    language: Option<String>,
+}
+
+/// `POST /staff/meetings/{id}/invite`: mails the meeting's guest link to
+/// the family. The link is the one in the form, accepted only when it is
+/// this meeting's own; the address goes into the outbox and nowhere else.
+pub async fn meeting_invite(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: InviteForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    let (m, u) = state.store.read(move |c| meeting::by_id(c, id)).await?;
+    if !user.can_see(u.id) {
+        return Err(Error::NotFound);
+    }
+    let code = form.guest.unwrap_or_default();
+    let matches = {
+        let code = code.clone();
+        state
+            .store
+            .read(move |c| meeting::guest_code_matches(c, id, &code))
+            .await?
+    };
+    if !matches {
+        return Err(Error::Forbidden);
+    }
+    let email = form.email.unwrap_or_default().trim().to_string();
+    let options = email_address::Options::default()
+        .with_required_tld()
+        .without_display_text();
+    if email_address::EmailAddress::parse_with_options(&email, options).is_err() {
+        let error = Some(
+            "That does not look like an e-mail address; check it, e.g. name@example.org".into(),
+        );
+        return meeting_link_page(
+            state,
+            &user,
+            &m,
+            &u,
+            &code,
+            "Nothing was sent.",
+            error,
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let lang = form
+        .language
+        .as_deref()
+        .and_then(Lang::parse)
+        .unwrap_or(Lang::En);
+    let now = state.clock.now().as_second();
+    let link = format!("{}/v/{code}", state.config.server.public_url);
+    let (mailer, meeting, staff_id) = (state.mailer.clone(), m.clone(), user.id);
+    state
+        .store
+        .write(move |tx| {
+            mailer.guest_invite(tx, &meeting, &link, &email, lang, now)?;
+            audit::record(
+                tx,
+                Actor::Staff(staff_id),
+                "meeting.invite",
+                Some(&format!("meeting:{id}")),
+                "ok",
+                now,
+            )?;
+            Ok::<_, DomainError>(())
+        })
+        .await?;
+    meeting_link_page(
+        state,
+        &user,
+        &m,
+        &u,
+        &code,
+        "The link was sent by e-mail.",
+        None,
+        http::StatusCode::OK,
     )
 }
 

@@ -297,6 +297,11 @@ pub struct LinkPage {
     pub link: String,
     pub instructions: String,
     pub meeting_id: Option<i64>,
+    /// The guest code, so "send by e-mail" can name the link it sends
+    /// (checked against the meeting's hash; never stored).
+    pub guest_code: String,
+    pub mail_error: Option<String>,
+    pub languages: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
