@@ -16,9 +16,10 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
+use common::browser::{Chromedriver, browser_installed, run_steps, screenshot_dir};
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,15 +30,11 @@ use bedside::domain::unit;
 use bytes::Bytes;
 use common::{at, config_for, open_db, seed_ward};
 use data_encoding::BASE64URL_NOPAD;
-use fantoccini::wd::{Capabilities, TimeoutConfiguration};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use http_body_util::Full;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A common ward tablet's screen in CSS pixels (10" landscape).
 const TABLET: (u32, u32) = (1280, 800);
@@ -54,9 +51,6 @@ const FIRST_LEAVE: &str = "2026-11-23T13:35:00Z";
 const SECOND_SLOT: &str = "2026-11-23T14:20:00Z";
 const SECOND_OPENS: &str = "2026-11-23T14:10:00Z";
 
-/// Longest the browser part may take before the test gives up, so a hung
-/// browser fails the run instead of stalling CI.
-const BROWSER_DEADLINE: Duration = Duration::from_secs(120);
 /// Longest the page may take to react to a moved clock: it polls every
 /// second (`?poll=1`), so a few seconds is generous.
 const REACT_WITHIN: Duration = Duration::from_secs(10);
@@ -112,7 +106,8 @@ async fn the_tablet_joins_its_visit_when_the_window_opens_and_leaves_at_the_end(
 
     let started = Instant::now();
     let driver = Chromedriver::start();
-    let browser = driver.session().await;
+    let browser = driver.session_sized(TABLET).await;
+    driver.run_on_new_document(&browser, CSP_WATCH).await;
     eprintln!(
         "kiosk browser test: browser ready in {:?}",
         started.elapsed()
@@ -160,7 +155,8 @@ async fn without_jitsi_or_bedside_the_screen_says_so_and_recovers() {
     let down = Bedside::start(dir.path(), clock.clone(), &nowhere).await;
     let jitsi = FakeJitsi::start().await;
     let driver = Chromedriver::start();
-    let browser = driver.session().await;
+    let browser = driver.session_sized(TABLET).await;
+    driver.run_on_new_document(&browser, CSP_WATCH).await;
 
     let b = browser.clone();
     let data = dir.path().to_path_buf();
@@ -223,27 +219,6 @@ async fn without_jitsi_or_bedside_the_screen_says_so_and_recovers() {
     };
     run_steps(&browser, steps).await;
     browser.close().await.unwrap();
-}
-
-/// Runs the browser `steps` in their own task, so that a failed assertion
-/// can still leave a screenshot and the page source behind, and a hung
-/// browser fails the test instead of stalling it.
-async fn run_steps(browser: &Client, steps: impl Future<Output = ()> + Send + 'static) {
-    let mut task = tokio::spawn(steps);
-    let outcome = tokio::time::timeout(BROWSER_DEADLINE, &mut task).await;
-    task.abort();
-    let failure = match outcome {
-        Ok(Ok(())) => return,
-        Ok(Err(e)) => e.try_into_panic().map_err(|e| e.to_string()),
-        Err(_) => Err(format!(
-            "the browser steps did not finish within {BROWSER_DEADLINE:?}"
-        )),
-    };
-    save_failure(browser).await;
-    match failure {
-        Ok(panic) => std::panic::resume_unwind(panic),
-        Err(message) => panic!("{message}"),
-    }
 }
 
 /// What the test knows about the day on the ward.
@@ -640,228 +615,9 @@ impl Drop for FakeJitsi {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
-    let _ = std::fs::create_dir_all(&dir);
-    dir
-}
-
 /// Saves what the tablet shows as `<name>.png`. Best effort: the family
 /// browser test clears the directory when it starts, maybe right now.
 async fn screenshot(b: &Client, name: &str) {
     let png = b.screenshot().await.unwrap();
     let _ = std::fs::write(screenshot_dir().join(format!("{name}.png")), png);
-}
-
-/// After a failed step: what the browser showed, for whoever reads the log.
-async fn save_failure(b: &Client) {
-    let dir = screenshot_dir();
-    if let Ok(png) = b.screenshot().await {
-        let _ = std::fs::write(dir.join("kiosk-failure.png"), png);
-    }
-    if let Ok(source) = b.source().await {
-        let _ = std::fs::write(dir.join("kiosk-failure.html"), source);
-    }
-    if let Ok(url) = b.current_url().await {
-        eprintln!("kiosk browser test failed at {url}; see {}", dir.display());
-    }
-}
-
-/// Whether the browser is there; under CI its absence is a failure.
-fn browser_installed() -> bool {
-    let missing: Vec<&str> = [CHROMEDRIVER, CHROMIUM]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the kiosk browser test needs {} (missing under CI): \
-             apt-get install -y chromium chromium-driver",
-            missing.join(" and ")
-        );
-    }
-    // Straight to stderr: the test harness would swallow `eprintln!` of a
-    // passing test.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!!!!!!!\n!!! skipping kiosk browser test: install chromium chromium-driver \
-         ({} not found)\n!!!!!!!!!!\n",
-        missing.join(", ")
-    );
-    false
-}
-
-/// A chromedriver child process on a free port, with a fresh browser
-/// profile. Dropping it ends chromedriver and every browser process it
-/// started, also when the test panics.
-struct Chromedriver {
-    // Fields drop in order: the processes end before the profile goes.
-    _group: ProcessGroup,
-    addr: SocketAddr,
-    log: PathBuf,
-    profile: tempfile::TempDir,
-}
-
-/// A child started as the leader of a new process group; dropping it kills
-/// the group (chromedriver, and the Chromium processes it started, which
-/// inherit the group).
-struct ProcessGroup(Child);
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Chromedriver {
-    fn start() -> Chromedriver {
-        use std::os::unix::process::CommandExt;
-        let profile = tempfile::tempdir().unwrap();
-        let log = profile.path().join("chromedriver.log");
-        std::fs::create_dir(profile.path().join("chromium")).unwrap();
-        // A port can be taken between choosing and binding it: try again.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let child = Command::new(CHROMEDRIVER)
-                .arg(format!("--port={port}"))
-                .arg(format!("--log-path={}", log.display()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {CHROMEDRIVER}: {e}"));
-            let mut group = ProcessGroup(child);
-            match wait_ready(&mut group.0, addr) {
-                Ok(()) => {
-                    return Chromedriver {
-                        _group: group,
-                        addr,
-                        log,
-                        profile,
-                    };
-                }
-                Err(e) => last = e,
-            }
-        }
-        panic!("chromedriver did not start: {last}\n{}", tail(&log));
-    }
-
-    /// A new browser session: Chromium headless at tablet size, watching
-    /// for CSP violations (see [`CSP_WATCH`]).
-    async fn session(&self) -> Client {
-        let user_data = self.profile.path().join("chromium");
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            // Containers often have a tiny /dev/shm; Chromium crashes on it.
-            "--disable-dev-shm-usage",
-            "--disable-sync",
-            &format!("--window-size={},{}", TABLET.0, TABLET.1),
-            &format!("--user-data-dir={}", user_data.display()),
-        ];
-        let mut caps = Capabilities::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": args }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://{}", self.addr))
-            .await
-            .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", tail(&self.log)));
-        client
-            .update_timeouts(TimeoutConfiguration::new(
-                Some(Duration::from_secs(10)),
-                Some(Duration::from_secs(30)),
-                Some(Duration::ZERO),
-            ))
-            .await
-            .unwrap();
-        let session = client.session_id().await.unwrap().unwrap();
-        let body = json!({
-            "cmd": "Page.addScriptToEvaluateOnNewDocument",
-            "params": { "source": CSP_WATCH },
-        });
-        let (status, _, answer) = common::request(
-            self.addr,
-            http::Method::POST,
-            &format!("/session/{session}/goog/cdp/execute"),
-            &[("content-type", "application/json")],
-            Bytes::from(body.to_string()),
-        )
-        .await;
-        assert_eq!(status, 200, "installing the CSP watch: {answer}");
-        client
-    }
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("chromedriver log (last lines):\n{}", tail(&self.log));
-        }
-        // Then `_group` ends the processes and `profile` is removed.
-    }
-}
-
-/// The last lines of a log file.
-fn tail(path: &Path) -> String {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// Polls chromedriver's `GET /status` until it says it is ready.
-fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("chromedriver exited with {status}"));
-        }
-        if status_body(addr).contains("\"ready\":true") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("no answer on {addr} within 20 s"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `GET /status` of a chromedriver, as plain text ("" when it fails).
-fn status_body(addr: SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.replace(char::is_whitespace, "")
 }

@@ -260,6 +260,11 @@ impl Chromedriver {
 
     /// A new browser session: Chromium headless at phone size.
     pub async fn session(&self) -> Client {
+        self.session_sized(PHONE).await
+    }
+
+    /// A new browser session whose page gets `viewport` CSS pixels.
+    pub async fn session_sized(&self, viewport: (u32, u32)) -> Client {
         let user_data = self.profile.path().join("chromium");
         let args = [
             "--headless",
@@ -293,8 +298,27 @@ impl Chromedriver {
             ))
             .await
             .unwrap();
-        set_viewport(&client, PHONE.0, PHONE.1).await;
+        set_viewport(&client, viewport.0, viewport.1).await;
         client
+    }
+
+    /// Runs `source` in every document the session opens from now on
+    /// (Chrome DevTools `Page.addScriptToEvaluateOnNewDocument`).
+    pub async fn run_on_new_document(&self, client: &Client, source: &str) {
+        let session = client.session_id().await.unwrap().unwrap();
+        let body = json!({
+            "cmd": "Page.addScriptToEvaluateOnNewDocument",
+            "params": { "source": source },
+        });
+        let (status, _, answer) = super::request(
+            self.addr,
+            http::Method::POST,
+            &format!("/session/{session}/goog/cdp/execute"),
+            &[("content-type", "application/json")],
+            bytes::Bytes::from(body.to_string()),
+        )
+        .await;
+        assert_eq!(status, 200, "adding a script to new documents: {answer}");
     }
 
     pub fn log_tail(&self) -> String {
