@@ -255,6 +255,48 @@ pub const KEYS: &[KeySpec] = &[
         example: None,
         doc: "A staff session ends this long after login, used or not (1h to 24h): one shift.",
     },
+    KeySpec {
+        key: "retention.booking_days",
+        env: "BEDSIDE_RETENTION_BOOKING_DAYS",
+        default: Some("14"),
+        example: None,
+        doc: "Days after a visit's end that its booking, visit link, mail and (when no other \
+              booking needs it) the family's contact details are kept (1 to 365). From then on \
+              they are gone from every page and API, and the purge deletes them.",
+    },
+    KeySpec {
+        key: "retention.patient_days",
+        env: "BEDSIDE_RETENTION_PATIENT_DAYS",
+        default: Some("7"),
+        example: None,
+        doc: "Days after discharge that a patient's label and invite are kept (1 to 365); \
+              longer while a booking of theirs is still kept. Patients on a ward are kept.",
+    },
+    KeySpec {
+        key: "retention.mail_days",
+        env: "BEDSIDE_RETENTION_MAIL_DAYS",
+        default: Some("7"),
+        example: None,
+        doc: "Days that the record of a sent, failed or dropped mail is kept (1 to 90).",
+    },
+    KeySpec {
+        key: "retention.audit_days",
+        env: "BEDSIDE_RETENTION_AUDIT_DAYS",
+        default: Some("365"),
+        example: None,
+        doc: "Days that audit trail entries are kept (30 to 3650). Per-ward daily counts hold \
+              no persons and are kept for good.",
+    },
+    KeySpec {
+        key: "retention.purge_schedule",
+        env: "BEDSIDE_RETENTION_PURGE_SCHEDULE",
+        default: Some("\"0 */15 * * * *\""),
+        example: None,
+        doc: "When the purge runs, in UTC, as six cron fields: second minute hour day-of-month \
+              month day-of-week. The default is every 15 minutes. It must run at least once a \
+              day and at most once a minute. A purge missed while bedside was down runs within \
+              a minute of the next start.",
+    },
 ];
 
 /// Environment variables bedside reads that are not configuration keys.
@@ -272,6 +314,39 @@ pub struct Config {
     pub jitsi: JitsiConfig,
     pub staff: StaffConfig,
     pub mail: MailConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long personal data is kept, and when the purge runs.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    pub booking_days: u32,
+    pub patient_days: u32,
+    pub mail_days: u32,
+    pub audit_days: u32,
+    /// Six cron fields with seconds, in UTC, as tokio-cron-scheduler reads them.
+    pub purge_schedule: String,
+    /// The longest gap between two runs of the schedule: "one interval" when
+    /// deciding whether a purge is overdue.
+    pub purge_interval: Duration,
+}
+
+impl RetentionConfig {
+    /// The limits no configuration can go beyond, in days: (key, min, max).
+    /// At least a day, so a visit that just ended is never gone before the
+    /// family has read its mail; the audit trail a month at least, for
+    /// looking into a complaint.
+    pub const DAYS: [(&'static str, u32, u32); 4] = [
+        ("retention.booking_days", 1, 365),
+        ("retention.patient_days", 1, 365),
+        ("retention.mail_days", 1, 90),
+        ("retention.audit_days", 30, 3650),
+    ];
+
+    /// Seconds in `days`.
+    pub fn secs(days: u32) -> i64 {
+        i64::from(days) * 86_400
+    }
 }
 
 /// How mail leaves bedside.
@@ -659,6 +734,7 @@ fn check(raw: &mut Raw) -> Option<Config> {
     let session_max = raw.take("staff.session_max", |v| {
         parse_duration(v, Duration::from_secs(3600), Duration::from_secs(24 * 3600))
     });
+    let retention = check_retention(raw);
 
     let data_dir = data_dir?;
     let (app_secret_file, app_secret_generated) = match raw.get("jitsi.app_secret_file") {
@@ -699,7 +775,83 @@ fn check(raw: &mut Raw) -> Option<Config> {
             session_max: session_max?,
         },
         mail: mail?,
+        retention: retention?,
     })
+}
+
+fn check_retention(raw: &mut Raw) -> Option<RetentionConfig> {
+    let [booking, patient, mail, audit] = RetentionConfig::DAYS.map(|(key, min, max)| {
+        raw.take(key, |v| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (min..=max).contains(d))
+                .ok_or_else(|| {
+                    format!(
+                        "'{v}' is not a number of days from {min} to {max}; write e.g. {}",
+                        default_of(key)
+                    )
+                })
+        })
+    });
+    let schedule = raw.take("retention.purge_schedule", parse_schedule);
+    let (purge_schedule, purge_interval) = schedule?;
+    Some(RetentionConfig {
+        booking_days: booking?,
+        patient_days: patient?,
+        mail_days: mail?,
+        audit_days: audit?,
+        purge_schedule,
+        purge_interval,
+    })
+}
+
+/// How many runs of a schedule are looked at to find its interval: enough
+/// to see a weekly pattern through, or two months of a daily one.
+const SCHEDULE_SAMPLE: usize = 64;
+
+/// Checks a purge schedule exactly as tokio-cron-scheduler parses it (six
+/// fields, seconds first, day-of-month and day-of-week both applying) and
+/// returns it with its longest gap between two runs.
+pub fn parse_schedule(v: &str) -> Result<(String, Duration), String> {
+    let v = v.trim();
+    let example = "write e.g. \"0 */15 * * * *\" (every 15 minutes) or \"0 30 * * * *\" (hourly)";
+    if v.split_whitespace().count() != 6 {
+        return Err(format!(
+            "'{v}' is not six cron fields (second minute hour day-of-month month day-of-week); \
+             {example}"
+        ));
+    }
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(v)
+        .map_err(|e| format!("'{v}' is not a cron schedule ({e}); {example}"))?;
+    let start =
+        chrono::DateTime::from_timestamp(jiff::Timestamp::now().as_second(), 0).unwrap_or_default();
+    let runs: Vec<i64> = cron
+        .iter_after(start)
+        .take(SCHEDULE_SAMPLE)
+        .map(|t| t.timestamp())
+        .collect();
+    let gaps: Vec<i64> = runs.windows(2).map(|w| w[1] - w[0]).collect();
+    let (Some(&shortest), Some(&longest)) = (gaps.iter().min(), gaps.iter().max()) else {
+        return Err(format!("'{v}' never runs (again); {example}"));
+    };
+    if shortest < 60 {
+        return Err(format!(
+            "'{v}' runs more than once a minute (the first field is seconds); {example}"
+        ));
+    }
+    if longest > 24 * 3600 {
+        return Err(format!(
+            "'{v}' leaves up to {:#} between runs; purge at least once a day so data does not \
+             outlive its retention by long; {example}",
+            jiff::SignedDuration::from_secs(longest)
+        ));
+    }
+    Ok((v.to_string(), Duration::from_secs(longest as u64)))
 }
 
 fn optional(raw: &Raw, key: &'static str) -> Option<String> {
@@ -1348,6 +1500,69 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.mail.smtp.unwrap().port, 465);
+    }
+
+    #[test]
+    fn retention_has_defaults_and_limits_no_configuration_can_pass() {
+        let c = Config::load(None, &Env::new()).unwrap();
+        let r = &c.retention;
+        assert_eq!(
+            (r.booking_days, r.patient_days, r.mail_days, r.audit_days),
+            (14, 7, 7, 365)
+        );
+        assert_eq!(r.purge_schedule, "0 */15 * * * *");
+        assert_eq!(r.purge_interval, Duration::from_secs(15 * 60));
+        for (toml, key, hint) in [
+            (
+                "booking_days = 0",
+                "retention.booking_days",
+                "from 1 to 365",
+            ),
+            ("booking_days = 366", "retention.booking_days", "e.g. 14"),
+            ("mail_days = 91", "retention.mail_days", "from 1 to 90"),
+            ("audit_days = 29", "retention.audit_days", "from 30 to 3650"),
+            (
+                "patient_days = \"a week\"",
+                "retention.patient_days",
+                "days",
+            ),
+            (
+                "purge_schedule = \"*/15 * * * *\"",
+                "retention.purge_schedule",
+                "not six cron fields",
+            ),
+            (
+                "purge_schedule = \"* */15 * * * *\"",
+                "retention.purge_schedule",
+                "more than once a minute (the first field is seconds)",
+            ),
+            (
+                "purge_schedule = \"0 0 3 * * Mon\"",
+                "retention.purge_schedule",
+                "at least once a day",
+            ),
+            (
+                "purge_schedule = \"0 0 0 31 2 *\"",
+                "retention.purge_schedule",
+                "never runs",
+            ),
+            (
+                "purge_schedule = \"0 61 * * * *\"",
+                "retention.purge_schedule",
+                "not a cron schedule",
+            ),
+        ] {
+            let p = problems(&format!("[retention]\n{toml}\n"), &[]);
+            assert_eq!(p[0].key, key, "{toml}");
+            assert!(p[0].message.contains(hint), "{toml}: {}", p[0]);
+        }
+        let c = load_toml(
+            "[retention]\nbooking_days = 30\npurge_schedule = \"0 5 3 * * *\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.retention.booking_days, 30);
+        assert_eq!(c.retention.purge_interval, Duration::from_secs(86_400));
     }
 
     #[test]

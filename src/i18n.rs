@@ -302,6 +302,8 @@ pub struct MailText {
     pub regards: &'static str,
     /// The note that the calendar file is attached.
     pub calendar_note: &'static str,
+    /// The label of the HTML mail's button that opens the visit link.
+    pub join_button: &'static str,
 }
 
 /// The texts of the family pages. Fields ending in `_fmt` hold `{}`
@@ -477,6 +479,7 @@ impl MailText {
                 privacy_fmt,
                 regards,
                 calendar_note,
+                join_button,
             }
         )
     }

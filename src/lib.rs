@@ -16,6 +16,7 @@ pub mod http;
 pub mod i18n;
 pub mod jitsi;
 pub mod mail;
+pub mod retention;
 pub mod store;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub struct State {
     pub security_headers: http::response::SecurityHeaders,
     /// Composes mail into the outbox; the sender hands it over.
     pub mailer: Arc<mail::Mailer>,
+    /// Whether a purge is running, and since when the server is up.
+    pub purge: retention::Monitor,
 }
 
 /// Why bedside could not start.
@@ -159,17 +162,26 @@ pub async fn run_with_clock(
         config,
         store: store.clone(),
         minter,
-        clock,
         form_key: http::forms::FormKey::from_bytes(&form_key),
         rng,
         throttle: http::throttle::Throttle::default(),
         login_throttle: http::throttle::Throttle::default(),
         failed_logins: std::sync::atomic::AtomicU64::new(0),
+        purge: retention::Monitor::new(clock.now()),
+        clock,
     });
     let sender = tokio::spawn(mail::sender::run(state.clone(), shutdown.clone()));
+    // A purge missed while bedside was down runs now, not an interval later.
+    let catch_up = retention::due_at_start(&state).await;
+    let purger = tokio::spawn(retention::run(state.clone(), shutdown.clone(), catch_up));
     http::serve(listener, state, shutdown, grace).await;
-    // The sender stops at the shutdown signal, after the mail in hand.
-    let _ = tokio::time::timeout(grace, sender).await;
+    // The sender stops at the shutdown signal, after the mail in hand; the
+    // purge after the batch in hand.
+    let _ = tokio::time::timeout(grace, async {
+        let _ = sender.await;
+        let _ = purger.await;
+    })
+    .await;
     // Let queued writes finish and checkpoint the WAL before returning.
     let _ = tokio::task::spawn_blocking(move || store.close()).await;
     tracing::info!("bedside stopped");

@@ -16,7 +16,10 @@ fn main() -> ExitCode {
 /// `BEDSIDE_LOG` filters (default `info`); `BEDSIDE_LOG_FORMAT=json` gives
 /// one JSON object per line for log collectors.
 fn init_logging() {
-    let filter = EnvFilter::try_from_env("BEDSIDE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The scheduler crate narrates its own start-up at info; bedside logs
+    // what its purges did.
+    let filter = EnvFilter::try_from_env("BEDSIDE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

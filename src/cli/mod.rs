@@ -7,6 +7,7 @@ mod db;
 mod init;
 mod mail;
 mod patient;
+mod purge;
 mod serve;
 mod staff;
 mod tablet;
@@ -67,6 +68,8 @@ pub enum Command {
     /// Mail: test the relay, see the outbox.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Delete what is past retention now (the server also does it on its schedule).
+    Purge(purge::PurgeArgs),
 }
 
 /// Runs the command and returns the exit code.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apikey(c) => apikey::run(cli.config.as_deref(), c),
         Command::Staff(c) => staff::run(cli.config.as_deref(), c),
         Command::Mail(c) => mail::run(cli.config.as_deref(), c),
+        Command::Purge(args) => purge::run(cli.config.as_deref(), &args),
     }
 }
 

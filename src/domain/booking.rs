@@ -11,6 +11,7 @@ use super::unit::{self, Unit};
 use super::{DomainError, short_text};
 use crate::i18n::Lang;
 use crate::jitsi::RoomName;
+use crate::retention::Horizon;
 use crate::store::bookings::{self as q, BookingRow, ContactRow, NewBookingRow};
 use crate::store::patients::PatientRow;
 use crate::store::units as uq;
@@ -287,10 +288,17 @@ pub struct Visit {
     pub contact: Option<ContactRow>,
 }
 
-/// The visit behind a code. Unknown and malformed codes are the same `NotFound`.
-pub fn visit_by_code(conn: &Connection, code: &str) -> Result<Visit, DomainError> {
+/// The visit behind a code. Unknown and malformed codes, and visits past
+/// retention (`horizon`), are the same `NotFound`.
+pub fn visit_by_code(
+    conn: &Connection,
+    code: &str,
+    horizon: Horizon,
+) -> Result<Visit, DomainError> {
     let code = Code::parse(code).ok_or(DomainError::NotFound)?;
-    let booking = q::booking_by_visit(conn, &code.hash())?.ok_or(DomainError::NotFound)?;
+    let booking = q::booking_by_visit(conn, &code.hash())?
+        .filter(|b| horizon.keeps(b.ends_at))
+        .ok_or(DomainError::NotFound)?;
     let unit = unit::by_id(conn, booking.unit_id)?;
     let contact = match booking.contact_id {
         Some(id) => q::contact_by_id(conn, id)?,
@@ -357,9 +365,10 @@ pub fn cancel_by_code(
     conn: &Connection,
     code: &str,
     now: Timestamp,
+    horizon: Horizon,
     notify: Option<&dyn Notifier>,
 ) -> Result<Visit, DomainError> {
-    let visit = visit_by_code(conn, code)?;
+    let visit = visit_by_code(conn, code, horizon)?;
     cancel(conn, &visit, "family", now)?;
     if let Some(n) = notify {
         n.visit_cancelled(
@@ -369,7 +378,7 @@ pub fn cancel_by_code(
             now.as_second(),
         )?;
     }
-    visit_by_code(conn, code)
+    visit_by_code(conn, code, horizon)
 }
 
 /// Cancels a booking by id (hospital systems, staff).
@@ -407,11 +416,13 @@ fn cancel(conn: &Connection, visit: &Visit, by: &str, now: Timestamp) -> Result<
     }
 }
 
-/// A unit's bookings on the local day of `date` (every status).
+/// A unit's bookings on the local day of `date` (every status), but those
+/// past retention (`horizon`).
 pub fn day_of_unit(
     conn: &Connection,
     unit: &Unit,
     date: jiff::civil::Date,
+    horizon: Horizon,
 ) -> Result<Vec<BookingRow>, DomainError> {
     let start = date
         .to_zoned(unit.time_zone.clone())
@@ -419,12 +430,14 @@ pub fn day_of_unit(
     let end = start
         .checked_add(1.day())
         .map_err(|_| DomainError::invalid("date", "is out of range"))?;
-    Ok(q::unit_bookings_between(
+    let mut rows = q::unit_bookings_between(
         conn,
         unit.id,
         start.timestamp().as_second(),
         end.timestamp().as_second(),
-    )?)
+    )?;
+    rows.retain(|b| horizon.keeps(b.ends_at));
+    Ok(rows)
 }
 
 /// How long before `opens` a waiting page should reload itself: at most a
@@ -549,9 +562,26 @@ pub fn move_tablet(
     q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)
 }
 
-/// A booking by id with its unit (for staff pages).
+/// A booking by id with its unit, whether past retention or not: for work
+/// inside the write that made or changed it (the mail it sends). Pages and
+/// the API use [`by_id_shown`].
 pub fn by_id(conn: &Connection, booking_id: i64) -> Result<(BookingRow, Unit), DomainError> {
     let booking = q::booking_by_id(conn, booking_id)?.ok_or(DomainError::NotFound)?;
     let unit = unit::by_id(conn, booking.unit_id)?;
     Ok((booking, unit))
+}
+
+/// A booking by id with its unit (for staff pages and the API); one past
+/// retention (`horizon`) is `NotFound`.
+pub fn by_id_shown(
+    conn: &Connection,
+    booking_id: i64,
+    horizon: Horizon,
+) -> Result<(BookingRow, Unit), DomainError> {
+    let (booking, unit) = by_id(conn, booking_id)?;
+    if horizon.keeps(booking.ends_at) {
+        Ok((booking, unit))
+    } else {
+        Err(DomainError::NotFound)
+    }
 }

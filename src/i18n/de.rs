@@ -85,4 +85,5 @@ pub static MAIL: MailText = MailText {
     privacy_fmt: "So gehen wir mit Ihren Daten um: {}",
     regards: "Mit freundlichen Grüßen",
     calendar_note: "Mit der angehängten Kalenderdatei tragen Sie den Besuch in Ihren Kalender ein.",
+    join_button: "Am Besuch teilnehmen",
 };

@@ -82,4 +82,5 @@ pub static MAIL: MailText = MailText {
     privacy_fmt: "How we handle your data: {}",
     regards: "Kind regards,",
     calendar_note: "The attached calendar file puts the visit in your calendar.",
+    join_button: "Join the visit",
 };

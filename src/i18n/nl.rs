@@ -82,4 +82,5 @@ pub static MAIL: MailText = MailText {
     privacy_fmt: "Zo gaan wij met uw gegevens om: {}",
     regards: "Met vriendelijke groet,",
     calendar_note: "Met het bijgevoegde agendabestand zet u het bezoek in uw agenda.",
+    join_button: "Deelnemen aan het bezoek",
 };

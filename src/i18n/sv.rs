@@ -82,4 +82,5 @@ pub static MAIL: MailText = MailText {
     privacy_fmt: "Så hanterar vi dina uppgifter: {}",
     regards: "Vänliga hälsningar",
     calendar_note: "Med den bifogade kalenderfilen lägger du in besöket i din kalender.",
+    join_button: "Gå med i besöket",
 };

@@ -47,6 +47,9 @@ impl Templates {
     /// The built-in templates, replaced file by file from `dir`.
     pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
         let mut env = Environment::new();
+        // A value the template names but the mail does not provide is an
+        // error, not an empty string (a button without a label, once).
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
         env.set_trim_blocks(false);
         env.add_template("mail.txt", MAIL_TXT)
             .map_err(|e| format!("built-in mail.txt: {e}"))?;

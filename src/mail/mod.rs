@@ -147,6 +147,7 @@ impl Mailer {
             link => &w.link,
             link_heading => m.join_heading,
             link_how => m.join_how,
+            link_label => m.join_button,
             after => &w.after,
             contact => contact,
             privacy => fill(m.privacy_fmt, &[&format!("{}/privacy", self.public_url)]),
@@ -391,10 +392,12 @@ impl Notifier for Mailer {
         reason: CancelReason,
         now: i64,
     ) -> Result<(), DomainError> {
+        // Not yet sent: neither a reminder nor a confirmation of a visit that
+        // no longer exists (the relay may have been down since the booking).
         outbox::drop_pending(
             conn,
             booking_id,
-            &["reminder"],
+            &["reminder", "confirmation"],
             "the visit was cancelled",
             now,
         )?;

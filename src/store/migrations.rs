@@ -201,6 +201,11 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX outbox_due ON outbox (status, due_at);
     CREATE INDEX outbox_booking ON outbox (booking_id);",
+    // 5: the purge deletes a contact once no booking uses it. Without an
+    // index on the referencing column both that check and the foreign-key
+    // check on every contact deleted would read the whole bookings table.
+    "CREATE INDEX bookings_contact ON bookings (contact_id);
+    CREATE INDEX bookings_end ON bookings (ends_at);",
 ];
 
 /// The schema version this binary writes.

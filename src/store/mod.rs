@@ -156,6 +156,29 @@ impl Store {
         .map_err(|_| StoreError::Closed)?
     }
 
+    /// Copies the WAL into the database file and truncates it to zero bytes
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so old page images — deleted
+    /// personal data among them — do not linger in the `-wal` file. Runs on
+    /// the writer thread, outside any transaction. Returns `false` when a
+    /// reader (another process, say) kept it from finishing; the next
+    /// checkpoint finishes the job.
+    pub async fn checkpoint(&self) -> Result<bool, StoreError> {
+        let (done, result) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+            let _ = done.send(outcome);
+        });
+        lock(&self.inner.writer)
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        let busy = result.await.map_err(|_| StoreError::Closed)??;
+        Ok(busy == 0)
+    }
+
     /// Finishes queued writes, checkpoints the WAL into the main file and
     /// closes the writer. Later writes fail with [`StoreError::Closed`].
     pub fn close(&self) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod browser;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,10 +27,20 @@ pub struct TestServer {
     task: JoinHandle<Result<(), bedside::StartError>>,
 }
 
+/// The purge schedule tests run with unless they set one: daily at 03:00
+/// UTC, so a scheduled purge (which writes to `meta` and the audit trail)
+/// practically never lands in the middle of a test comparing the database
+/// before and after. The purge due at start still runs; see `ready`.
+pub const TEST_PURGE_SCHEDULE: &str = "0 0 3 * * *";
+
 /// The configuration tests use: defaults, with the data in `data_dir`.
 pub fn config_for(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
     let mut env = Env::new();
     env.insert("BEDSIDE_DATA_DIR".into(), data_dir.display().to_string());
+    env.insert(
+        "BEDSIDE_RETENTION_PURGE_SCHEDULE".into(),
+        TEST_PURGE_SCHEDULE.into(),
+    );
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
@@ -92,9 +103,22 @@ impl TestServer {
             shutdown,
             task,
         };
-        // Ready when /healthz answers (the listener queues connections meanwhile).
-        let (status, _, _) = server.get("/healthz").await;
-        assert_eq!(status, 200, "server did not come up healthy");
+        // Ready when /healthz answers (the listener queues connections
+        // meanwhile) and the purge due at start is done, so it does not
+        // change the database under a test.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, _, body) = server.get("/healthz").await;
+            assert_eq!(status, 200, "server did not come up healthy: {body}");
+            if !body.contains(r#""purge":"running""#) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the purge at start did not finish: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         server
     }
 

@@ -12,6 +12,7 @@ use crate::domain::{DomainError, apikey, patient, unit};
 use crate::error::{Error, Result};
 use crate::http::forms::{client_ip, parse_json};
 use crate::http::response::{Response, json, with_header};
+use crate::retention::Horizon;
 use crate::store::bookings::BookingRow;
 use crate::store::units as uq;
 
@@ -187,12 +188,13 @@ pub async fn unit_bookings(state: &State, request: &Request, unit_id: i64) -> Re
         })
         .transpose()?;
     let now = state.clock.now();
+    let horizon = Horizon::at(now, &state.config.retention);
     let (date, rows) = state
         .store
         .read(move |c| {
             let u = unit::by_id(c, unit_id)?;
             let date = date.unwrap_or_else(|| now.to_zoned(u.time_zone.clone()).date());
-            Ok::<_, DomainError>((date, booking::day_of_unit(c, &u, date)?))
+            Ok::<_, DomainError>((date, booking::day_of_unit(c, &u, date, horizon)?))
         })
         .await?;
     let bookings: Vec<BookingOut> = rows.iter().map(BookingOut::from).collect();
@@ -325,11 +327,16 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
 /// `POST /api/v1/bookings/{id}/cancel`
 pub async fn booking_cancel(state: &State, booking_id: i64) -> Result<Response> {
     let now = state.clock.now();
+    let horizon = Horizon::at(now, &state.config.retention);
     let row = state
         .store
         .write({
             let mailer = state.mailer.clone();
-            move |tx| booking::cancel_by_id(tx, booking_id, "api", now, Some(mailer.as_ref()))
+            move |tx| {
+                // Past retention it is gone for the API too, not "already ended".
+                booking::by_id_shown(tx, booking_id, horizon)?;
+                booking::cancel_by_id(tx, booking_id, "api", now, Some(mailer.as_ref()))
+            }
         })
         .await?;
     Ok(json(http::StatusCode::OK, &BookingOut::from(&row)))

@@ -25,6 +25,7 @@ use crate::http::pages::{self, BookedPage, Entered, InvitePage, MessagePage, Wai
 use crate::http::response::{Response, with_header};
 use crate::i18n::{Lang, fill};
 use crate::jitsi::{Grant, Role, RoomName, TokenUser};
+use crate::retention::Horizon;
 use crate::store::meetings::MeetingRow;
 use crate::store::patients::PatientRow;
 use jiff::Timestamp;
@@ -41,9 +42,10 @@ async fn find_invite(state: &State, invite: &str) -> Result<(PatientRow, Unit), 
 
 async fn find_visit(state: &State, code: &str) -> Result<Visit, DomainError> {
     let code = code.to_string();
+    let horizon = Horizon::at(state.clock.now(), &state.config.retention);
     state
         .store
-        .read(move |c| booking::visit_by_code(c, &code))
+        .read(move |c| booking::visit_by_code(c, &code, horizon))
         .await
 }
 
@@ -277,9 +279,10 @@ enum Link {
 
 async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
     let code = code.to_string();
+    let horizon = Horizon::at(state.clock.now(), &state.config.retention);
     state
         .store
-        .read(move |c| match booking::visit_by_code(c, &code) {
+        .read(move |c| match booking::visit_by_code(c, &code, horizon) {
             Err(DomainError::NotFound) => {
                 meeting::by_guest_code(c, &code).map(|found| Link::Meeting(Box::new(found)))
             }
@@ -410,13 +413,14 @@ pub async fn visit_cancel(state: &State, request: &Request, code: &str) -> Resul
         return Err(Error::FormExpired);
     }
     let now = state.clock.now();
+    let horizon = Horizon::at(now, &state.config.retention);
     let result = {
         let code = code.clone();
         state
             .store
             .write({
                 let mailer = state.mailer.clone();
-                move |tx| booking::cancel_by_code(tx, &code, now, Some(mailer.as_ref()))
+                move |tx| booking::cancel_by_code(tx, &code, now, horizon, Some(mailer.as_ref()))
             })
             .await
     };

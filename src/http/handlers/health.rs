@@ -1,10 +1,11 @@
-//! `GET /healthz`: is the process up and the database usable?
+//! `GET /healthz`: is the process up, the database usable, the purge on time?
 
 use serde::Serialize;
 
 use crate::State;
 use crate::error::Result;
 use crate::http::response::{Response, json};
+use crate::retention;
 use crate::store::{SCHEMA_VERSION, StoreError};
 
 #[derive(Serialize)]
@@ -12,29 +13,63 @@ struct Health {
     status: &'static str,
     version: &'static str,
     database: &'static str,
+    /// `ok`, `running`, or `overdue` (the last successful purge is older
+    /// than twice the schedule's interval).
+    purge: &'static str,
+    /// When the last successful purge ran (RFC 3339), if ever.
+    last_purge: Option<String>,
 }
 
 /// 200 with `status: ok` when the database answers at the expected schema
 /// version; 503 with `status: error` otherwise, so a load balancer or
-/// monitoring check can act on the status code alone.
+/// monitoring check can act on the status code alone. 200 with
+/// `status: degraded` when the purge is overdue: bedside still serves
+/// visits, but personal data is outliving its retention, and someone
+/// should look at the log.
 pub async fn health_show(state: &State) -> Result<Response> {
-    let version = state
+    let read = state
         .store
         .read(|c| {
-            Ok::<_, StoreError>(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?)
+            let version = c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?;
+            Ok::<_, StoreError>((version, retention::last_success(c)?))
         })
         .await;
-    let database_ok = match version {
-        Ok(v) => v == SCHEMA_VERSION,
+    let (database_ok, last_success) = match read {
+        Ok((v, last)) => (v == SCHEMA_VERSION, last),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");
-            false
+            (false, None)
         }
     };
+    let overdue = database_ok
+        && retention::overdue(
+            last_success,
+            state.clock.now(),
+            state.config.retention.purge_interval,
+            state.purge.up_since,
+        );
+    if overdue {
+        tracing::warn!(
+            last_success = ?last_success.map(|t| t.to_string()),
+            "health check: the purge is overdue; see earlier purge log lines"
+        );
+    }
     let body = Health {
-        status: if database_ok { "ok" } else { "error" },
+        status: match (database_ok, overdue) {
+            (false, _) => "error",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         version: env!("CARGO_PKG_VERSION"),
         database: if database_ok { "ok" } else { "error" },
+        purge: if state.purge.running() {
+            "running"
+        } else if overdue {
+            "overdue"
+        } else {
+            "ok"
+        },
+        last_purge: last_success.map(|t| t.to_string()),
     };
     let status = if database_ok {
         http::StatusCode::OK

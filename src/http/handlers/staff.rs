@@ -25,6 +25,7 @@ use crate::http::response::{Response, text, with_header};
 use crate::http::session;
 use crate::i18n::Lang;
 use crate::jitsi::{Grant, Role, RoomName, TokenUser};
+use crate::retention::Horizon;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::meetings::MeetingRow;
 
@@ -152,6 +153,7 @@ fn visible_units(conn: &rusqlite::Connection, user: &StaffUser) -> Result<Vec<Un
 pub async fn today_show(state: &State, request: &Request) -> Result<Response> {
     let user = session::require(state, request).await?;
     let now = state.clock.now();
+    let horizon = Horizon::at(now, &state.config.retention);
     let viewer = user.clone();
     let units = state
         .store
@@ -159,7 +161,7 @@ pub async fn today_show(state: &State, request: &Request) -> Result<Response> {
             let mut out = Vec::new();
             for u in visible_units(c, &viewer)? {
                 let date = now.to_zoned(u.time_zone.clone()).date();
-                let rows = booking::day_of_unit(c, &u, date)?;
+                let rows = booking::day_of_unit(c, &u, date, horizon)?;
                 let next_id = rows
                     .iter()
                     .filter(|b| b.status == "booked" && b.ends_at > now.as_second())
@@ -256,10 +258,15 @@ struct ActionForm {
     tablet_id: Option<i64>,
 }
 
-/// Loads a booking the user may act on: another unit's booking is "not
-/// found", so operators learn nothing about wards that are not theirs.
+/// Loads a booking the user may act on: another unit's booking, or one
+/// past retention, is "not found", so operators learn nothing about wards
+/// that are not theirs.
 async fn visible_booking(state: &State, user: &StaffUser, id: i64) -> Result<(BookingRow, Unit)> {
-    let (b, u) = state.store.read(move |c| booking::by_id(c, id)).await?;
+    let horizon = Horizon::at(state.clock.now(), &state.config.retention);
+    let (b, u) = state
+        .store
+        .read(move |c| booking::by_id_shown(c, id, horizon))
+        .await?;
     if user.can_see(u.id) {
         Ok((b, u))
     } else {

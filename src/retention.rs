@@ -1,0 +1,794 @@
+//! Retention: how long each kind of record is kept, and the purge that
+//! deletes what is past it.
+//!
+//! Every rule is keyed on a time the server itself set — a visit's end,
+//! a discharge, a mail's finish, an audit entry's time, a session's last
+//! use — never on a time a client sent, so no request can make data live
+//! longer or die sooner. A row whose time plus its retention is at or before
+//! "now" is past retention ([`Cutoffs`]).
+//!
+//! Bookings past retention are hidden from every page and API at once
+//! ([`Horizon`]), before the purge has physically removed them: the purge
+//! runs on a schedule, and may be late or may have failed.
+//!
+//! The purge itself ([`purge`]):
+//! - holds a lease row in `meta`, taken in a `BEGIN IMMEDIATE` transaction
+//!   and renewed with every batch, so two processes on one database (the
+//!   server and `bedside purge`, or two servers by mistake) never purge at
+//!   once, and a crashed one blocks the next for [`LEASE_SECS`] at most;
+//! - deletes in batches of [`BATCH`] rows, one short write transaction each,
+//!   yielding between them, so visits keep being booked and opened;
+//! - runs each category on its own: one that fails is logged and named in
+//!   the audit entry, and the others still run;
+//! - records `purge.last_run` and `purge.last_success` in `meta`, so a
+//!   restarted server knows a purge is overdue and catches up at once
+//!   instead of waiting a full interval (the way Synapse's purge never ran
+//!   on servers restarted more often than its interval);
+//! - truncates the WAL afterwards: with `secure_delete` the database file
+//!   keeps no deleted content, and the `-wal` file keeps none either.
+//!
+//! Per-ward daily counts hold no persons and are never purged; deleting a
+//! booking does not change them (their triggers fire on insert and update).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jiff::Timestamp;
+use ring::rand::SecureRandom;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::State;
+use crate::config::{Config, RetentionConfig};
+use crate::domain::audit::{self, Actor};
+use crate::store::{Store, StoreError};
+
+/// Rows deleted per write transaction. Small enough that a batch holds the
+/// write lock for milliseconds, so bookings and visit links are served
+/// between batches; and well under SQLite's 999 bind variables should a
+/// batch ever be bound as one list.
+pub const BATCH: i64 = 500;
+
+/// How long a purge lease lasts unless renewed. Every batch renews it, and
+/// a batch takes milliseconds, so only a crashed or frozen purge lets it
+/// run out; then the next purge may start after this long.
+pub const LEASE_SECS: i64 = 5 * 60;
+
+/// `meta` keys.
+const LAST_RUN: &str = "purge.last_run";
+const LAST_SUCCESS: &str = "purge.last_success";
+const LEASE: &str = "purge.lease";
+
+/// The oldest visit end still inside booking retention: the pages' and
+/// API's view of which bookings exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    /// Bookings that ended at or before this (seconds) are gone.
+    ended_by: i64,
+}
+
+impl Horizon {
+    /// What is shown at `now` under `retention`.
+    pub fn at(now: Timestamp, retention: &RetentionConfig) -> Horizon {
+        Horizon {
+            ended_by: now.as_second() - RetentionConfig::secs(retention.booking_days),
+        }
+    }
+
+    /// Whether a booking that ends at `ends_at` is still kept (and shown).
+    pub fn keeps(self, ends_at: i64) -> bool {
+        ends_at > self.ended_by
+    }
+}
+
+/// What is past retention at one moment: each row whose server-set time is
+/// at or before its cutoff (seconds since the epoch) is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// The moment itself.
+    pub now: i64,
+    /// `bookings.ends_at` (with the booking's outbox rows, and its contact
+    /// once no kept booking uses it).
+    pub bookings: i64,
+    /// `patients.discharged_at`, for patients no kept booking refers to.
+    pub patients: i64,
+    /// `outbox.finished_at` of sent, failed and stale mail.
+    pub mail: i64,
+    /// `sessions.last_seen_at`: idle too long.
+    pub session_idle: i64,
+    /// `sessions.created_at`: older than one shift.
+    pub session_max: i64,
+    /// `login_failures.at`: no longer counted towards a lockout.
+    pub login_failures: i64,
+    /// `audit.at`.
+    pub audit: i64,
+}
+
+impl Cutoffs {
+    /// The cutoffs at `now` under `config`.
+    pub fn at(now: Timestamp, config: &Config) -> Cutoffs {
+        let now = now.as_second();
+        let r = &config.retention;
+        let days = |d| now - RetentionConfig::secs(d);
+        Cutoffs {
+            now,
+            bookings: days(r.booking_days),
+            patients: days(r.patient_days),
+            mail: days(r.mail_days),
+            session_idle: now - config.staff.session_idle.as_secs() as i64,
+            session_max: now - config.staff.session_max.as_secs() as i64,
+            // A lockout counts failures at or after now − window; older
+            // ones are past use ("older than 15 minutes").
+            login_failures: now - crate::domain::staff::LOCK_WINDOW_SECS - 1,
+            audit: days(r.audit_days),
+        }
+    }
+}
+
+/// Rows deleted (or, in a dry run, to be deleted), per category.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub bookings: u64,
+    pub contacts: u64,
+    pub patients: u64,
+    /// Outbox rows: those of deleted bookings and finished ones past retention.
+    pub mail: u64,
+    pub sessions: u64,
+    pub login_failures: u64,
+    pub audit: u64,
+}
+
+impl Counts {
+    /// (category, count), in the order the purge goes through them.
+    pub fn categories(&self) -> [(&'static str, u64); 7] {
+        [
+            ("bookings", self.bookings),
+            ("contacts", self.contacts),
+            ("patients", self.patients),
+            ("mail", self.mail),
+            ("sessions", self.sessions),
+            ("login_failures", self.login_failures),
+            ("audit", self.audit),
+        ]
+    }
+
+    fn add(&mut self, other: Counts) {
+        self.bookings += other.bookings;
+        self.contacts += other.contacts;
+        self.patients += other.patients;
+        self.mail += other.mail;
+        self.sessions += other.sessions;
+        self.login_failures += other.login_failures;
+        self.audit += other.audit;
+    }
+}
+
+impl std::fmt::Display for Counts {
+    /// `bookings=3 contacts=2 …`: counts only, never a value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .categories()
+            .iter()
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// What a purge at `cut` would delete, without deleting anything
+/// (`bedside purge --dry-run`). Counts exactly what [`purge`] deletes.
+pub fn plan(conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<Counts> {
+    let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<u64> {
+        conn.query_row(sql, p, |r| r.get(0))
+    };
+    Ok(Counts {
+        bookings: count(
+            "SELECT count(*) FROM bookings WHERE ends_at <= ?1",
+            &[&cut.bookings],
+        )?,
+        contacts: count(
+            "SELECT count(*) FROM contacts c WHERE NOT EXISTS
+                 (SELECT 1 FROM bookings b WHERE b.contact_id = c.id AND b.ends_at > ?1)",
+            &[&cut.bookings],
+        )?,
+        patients: count(
+            "SELECT count(*) FROM patients p
+             WHERE p.status = 'discharged' AND p.discharged_at <= ?1 AND NOT EXISTS
+                 (SELECT 1 FROM bookings b WHERE b.patient_id = p.id AND b.ends_at > ?2)",
+            &[&cut.patients, &cut.bookings],
+        )?,
+        mail: count(
+            "SELECT count(*) FROM outbox o
+             WHERE o.booking_id IN (SELECT id FROM bookings WHERE ends_at <= ?1)
+                OR (o.status IN ('sent', 'failed', 'stale') AND o.finished_at <= ?2)",
+            &[&cut.bookings, &cut.mail],
+        )?,
+        sessions: count(
+            "SELECT count(*) FROM sessions WHERE last_seen_at <= ?1 OR created_at <= ?2",
+            &[&cut.session_idle, &cut.session_max],
+        )?,
+        login_failures: count(
+            "SELECT count(*) FROM login_failures WHERE at <= ?1",
+            &[&cut.login_failures],
+        )?,
+        audit: count("SELECT count(*) FROM audit WHERE at <= ?1", &[&cut.audit])?,
+    })
+}
+
+/// The purge's steps, in order: bookings first, since contacts and
+/// patients go only once no kept booking needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Bookings,
+    Contacts,
+    Patients,
+    Mail,
+    Sessions,
+    LoginFailures,
+    Audit,
+}
+
+impl Step {
+    const ALL: [Step; 7] = [
+        Step::Bookings,
+        Step::Contacts,
+        Step::Patients,
+        Step::Mail,
+        Step::Sessions,
+        Step::LoginFailures,
+        Step::Audit,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Step::Bookings => "bookings",
+            Step::Contacts => "contacts",
+            Step::Patients => "patients",
+            Step::Mail => "mail",
+            Step::Sessions => "sessions",
+            Step::LoginFailures => "login_failures",
+            Step::Audit => "audit",
+        }
+    }
+
+    /// Deletes one batch; returns what went and whether more may be left.
+    fn batch(self, conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<(Counts, bool)> {
+        let mut counts = Counts::default();
+        let deleted = match self {
+            Step::Bookings => {
+                let (deleted, mail, contacts) = bookings_batch(conn, cut.bookings)?;
+                counts.bookings = deleted;
+                counts.mail = mail;
+                counts.contacts = contacts;
+                deleted
+            }
+            Step::Contacts => {
+                counts.contacts = delete(
+                    conn,
+                    "DELETE FROM contacts WHERE id IN (SELECT c.id FROM contacts c WHERE NOT EXISTS
+                         (SELECT 1 FROM bookings b WHERE b.contact_id = c.id) LIMIT ?1)",
+                    &[&BATCH],
+                )?;
+                counts.contacts
+            }
+            Step::Patients => {
+                counts.patients = delete(
+                    conn,
+                    "DELETE FROM patients WHERE id IN (SELECT p.id FROM patients p
+                         WHERE p.status = 'discharged' AND p.discharged_at <= ?1 AND NOT EXISTS
+                             (SELECT 1 FROM bookings b WHERE b.patient_id = p.id)
+                         LIMIT ?2)",
+                    &[&cut.patients, &BATCH],
+                )?;
+                counts.patients
+            }
+            Step::Mail => {
+                counts.mail = delete(
+                    conn,
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                         WHERE status IN ('sent', 'failed', 'stale') AND finished_at <= ?1
+                         LIMIT ?2)",
+                    &[&cut.mail, &BATCH],
+                )?;
+                counts.mail
+            }
+            Step::Sessions => {
+                counts.sessions = delete(
+                    conn,
+                    "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions
+                         WHERE last_seen_at <= ?1 OR created_at <= ?2 LIMIT ?3)",
+                    &[&cut.session_idle, &cut.session_max, &BATCH],
+                )?;
+                counts.sessions
+            }
+            Step::LoginFailures => {
+                counts.login_failures = delete(
+                    conn,
+                    "DELETE FROM login_failures WHERE rowid IN
+                         (SELECT rowid FROM login_failures WHERE at <= ?1 LIMIT ?2)",
+                    &[&cut.login_failures, &BATCH],
+                )?;
+                counts.login_failures
+            }
+            Step::Audit => {
+                counts.audit = delete(
+                    conn,
+                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at <= ?1 LIMIT ?2)",
+                    &[&cut.audit, &BATCH],
+                )?;
+                counts.audit
+            }
+        };
+        Ok((counts, deleted as i64 >= BATCH))
+    }
+}
+
+fn delete(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<u64> {
+    Ok(conn.execute(sql, p)? as u64)
+}
+
+/// Deletes up to [`BATCH`] bookings that ended at or before `cutoff`; their
+/// outbox rows go with them (`ON DELETE CASCADE`), their contacts when no
+/// other booking uses them. Returns (bookings, outbox rows, contacts).
+fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64, u64)> {
+    let rows: Vec<(i64, Option<i64>)> = conn
+        .prepare(
+            "SELECT id, contact_id FROM bookings WHERE ends_at <= ?1 ORDER BY ends_at LIMIT ?2",
+        )?
+        .query_map(params![cutoff, BATCH], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut count_mail = conn.prepare("SELECT count(*) FROM outbox WHERE booking_id = ?1")?;
+    let mut delete_booking = conn.prepare("DELETE FROM bookings WHERE id = ?1")?;
+    let mut mail = 0u64;
+    for (id, _) in &rows {
+        mail += count_mail.query_row([id], |r| r.get::<_, u64>(0))?;
+        delete_booking.execute([id])?;
+    }
+    let mut contact_ids: Vec<i64> = rows.iter().filter_map(|(_, c)| *c).collect();
+    contact_ids.sort_unstable();
+    contact_ids.dedup();
+    let mut delete_contact = conn.prepare(
+        "DELETE FROM contacts WHERE id = ?1
+         AND NOT EXISTS (SELECT 1 FROM bookings WHERE contact_id = ?1)",
+    )?;
+    let mut contacts = 0u64;
+    for id in contact_ids {
+        contacts += delete_contact.execute([id])? as u64;
+    }
+    Ok((rows.len() as u64, mail, contacts))
+}
+
+/// How a purge run went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub counts: Counts,
+    /// Categories whose step failed (the others still ran).
+    pub failed: Vec<&'static str>,
+    /// Stopped early by shutdown, or the lease was lost.
+    pub interrupted: bool,
+    /// False when a reader kept the WAL from being truncated.
+    pub checkpointed: bool,
+}
+
+impl Report {
+    /// Every category ran to the end.
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && !self.interrupted
+    }
+
+    /// The audit entry's outcome: counts and what failed, never a value.
+    pub fn outcome(&self) -> String {
+        let mut out = self.counts.to_string();
+        if !self.failed.is_empty() {
+            out.push_str(&format!(" failed={}", self.failed.join(",")));
+        }
+        if self.interrupted {
+            out.push_str(" interrupted");
+        }
+        out
+    }
+}
+
+/// Why a purge did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error(
+        "a purge is already running (another bedside process holds the purge lease until {until}); \
+         it finishes on its own — try again later"
+    )]
+    Busy { until: Timestamp },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for PurgeError {
+    fn from(e: rusqlite::Error) -> Self {
+        PurgeError::Store(e.into())
+    }
+}
+
+/// Why one batch failed.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("the purge lease was lost (held too long, or taken over)")]
+    LeaseLost,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for BatchError {
+    fn from(e: rusqlite::Error) -> Self {
+        BatchError::Store(e.into())
+    }
+}
+
+/// Deletes everything past `cut` in batches, under the purge lease, and
+/// writes one audit entry for the run. With `record`, the run is recorded
+/// as the scheduled purge (`purge.last_run`, `purge.last_success`); a
+/// what-if run at another time (`bedside purge --now`) is not. Checks
+/// `stop` between batches.
+pub async fn purge(
+    store: &Store,
+    cut: Cutoffs,
+    actor: Actor,
+    record: bool,
+    stop: &CancellationToken,
+) -> Result<Report, PurgeError> {
+    let holder = lease_holder();
+    let taken = {
+        let holder = holder.clone();
+        store
+            .write(move |tx| {
+                let taken = lease_take(tx, &holder, wall_clock(), LEASE_SECS)?;
+                if taken.is_ok() && record {
+                    meta_set(tx, LAST_RUN, cut.now)?;
+                }
+                Ok::<_, PurgeError>(taken)
+            })
+            .await?
+    };
+    if let Err(until) = taken {
+        return Err(PurgeError::Busy {
+            until: Timestamp::from_second(until).unwrap_or_default(),
+        });
+    }
+
+    let mut report = Report {
+        counts: Counts::default(),
+        failed: Vec::new(),
+        interrupted: false,
+        checkpointed: false,
+    };
+    'steps: for step in Step::ALL {
+        loop {
+            if stop.is_cancelled() {
+                report.interrupted = true;
+                break 'steps;
+            }
+            let holder = holder.clone();
+            let batch = store
+                .write(move |tx| {
+                    if lease_take(tx, &holder, wall_clock(), LEASE_SECS)?.is_err() {
+                        return Err(BatchError::LeaseLost);
+                    }
+                    Ok(step.batch(tx, &cut)?)
+                })
+                .await;
+            match batch {
+                Ok((counts, more)) => {
+                    report.counts.add(counts);
+                    if !more {
+                        break;
+                    }
+                }
+                Err(BatchError::LeaseLost) => {
+                    tracing::error!(step = step.name(), "purge stopped: its lease was lost");
+                    report.interrupted = true;
+                    break 'steps;
+                }
+                Err(BatchError::Store(e)) => {
+                    tracing::error!(step = step.name(), error = %e, "purge step failed; going on with the next");
+                    report.failed.push(step.name());
+                    break;
+                }
+            }
+            // Let queued requests' writes in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    let outcome = report.outcome();
+    let success = record && report.succeeded();
+    store
+        .write(move |tx| {
+            audit::record(tx, actor, "purge", None, &outcome, cut.now)?;
+            if success {
+                meta_set(tx, LAST_SUCCESS, cut.now)?;
+            }
+            lease_release(tx, &holder)?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+    report.checkpointed = store.checkpoint().await?;
+    if !report.checkpointed {
+        tracing::warn!(
+            "after the purge a reader kept the WAL from being truncated; the next checkpoint does it"
+        );
+    }
+    Ok(report)
+}
+
+/// The machine's clock, for the lease only: a lease is about real time
+/// passing between processes, whatever "now" a run was given.
+fn wall_clock() -> i64 {
+    Timestamp::now().as_second()
+}
+
+/// A name for this run's lease: the process id and 64 random bits.
+fn lease_holder() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        data_encoding::HEXLOWER.encode(&bytes)
+    )
+}
+
+/// The lease as stored: `<until> <holder>`.
+fn lease_read(conn: &Connection) -> rusqlite::Result<Option<(i64, String)>> {
+    let value: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [LEASE], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(value.and_then(|v| {
+        let (until, holder) = v.split_once(' ')?;
+        Some((until.parse().ok()?, holder.to_string()))
+    }))
+}
+
+/// Takes or renews the lease for `holder` until `now + secs`. `Err(until)`
+/// when someone else holds it. Call it inside a `BEGIN IMMEDIATE`
+/// transaction, so reading and taking are one step.
+fn lease_take(
+    conn: &Connection,
+    holder: &str,
+    now: i64,
+    secs: i64,
+) -> rusqlite::Result<Result<(), i64>> {
+    if let Some((until, other)) = lease_read(conn)?
+        && other != holder
+        && until > now
+    {
+        return Ok(Err(until));
+    }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![LEASE, format!("{} {holder}", now + secs)],
+    )?;
+    Ok(Ok(()))
+}
+
+fn lease_release(conn: &Connection, holder: &str) -> rusqlite::Result<()> {
+    if lease_read(conn)?.is_some_and(|(_, h)| h == holder) {
+        conn.execute("DELETE FROM meta WHERE key = ?1", [LEASE])?;
+    }
+    Ok(())
+}
+
+fn meta_set(conn: &Connection, key: &str, at: i64) -> rusqlite::Result<()> {
+    let text = Timestamp::from_second(at).unwrap_or_default().to_string();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, text],
+    )?;
+    Ok(())
+}
+
+/// When the last purge that ran to the end started (its "now").
+pub fn last_success(conn: &Connection) -> rusqlite::Result<Option<Timestamp>> {
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [LAST_SUCCESS],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()))
+}
+
+/// Whether a purge is due at start: the last success is older than one
+/// interval, or there never was one.
+pub fn due(last_success: Option<Timestamp>, now: Timestamp, interval: std::time::Duration) -> bool {
+    match last_success {
+        Some(t) => now.as_second() - t.as_second() > interval.as_secs() as i64,
+        None => true,
+    }
+}
+
+/// Whether the purge is overdue enough to tell monitoring: the last success
+/// is older than twice the interval, or there never was one though the
+/// server has been up longer than that.
+pub fn overdue(
+    last_success: Option<Timestamp>,
+    now: Timestamp,
+    interval: std::time::Duration,
+    up_since: Timestamp,
+) -> bool {
+    let twice = 2 * interval.as_secs() as i64;
+    let since = last_success.unwrap_or(up_since);
+    now.as_second() - since.as_second() > twice
+}
+
+/// What the running server knows about its purges, for `/healthz`.
+#[derive(Debug)]
+pub struct Monitor {
+    /// When the server started, by its clock.
+    pub up_since: Timestamp,
+    running: AtomicBool,
+}
+
+impl Monitor {
+    pub fn new(up_since: Timestamp) -> Monitor {
+        Monitor {
+            up_since,
+            running: AtomicBool::new(false),
+        }
+    }
+
+    /// A purge of this server is running (or, at start, about to).
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+}
+
+/// At start: whether a purge is due now. If so it is marked running
+/// already, so `/healthz` says so from the first request.
+pub async fn due_at_start(state: &State) -> bool {
+    let last = state
+        .store
+        .read(|c| Ok::<_, StoreError>(last_success(c)?))
+        .await;
+    let due = match last {
+        Ok(last) => due(
+            last,
+            state.clock.now(),
+            state.config.retention.purge_interval,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read when the last purge ran; purging now");
+            true
+        }
+    };
+    if due {
+        state.purge.running.store(true, Ordering::SeqCst);
+    }
+    due
+}
+
+/// The scheduler: purges on `retention.purge_schedule` until `shutdown`,
+/// and first at once when `catch_up` (a purge was due at start). A purge in
+/// progress stops at the next batch on shutdown.
+pub async fn run(state: Arc<State>, shutdown: CancellationToken, catch_up: bool) {
+    let tick = Arc::new(Notify::new());
+    let cron = start_cron(&state.config.retention.purge_schedule, tick.clone()).await;
+    if let Err(e) = &cron {
+        tracing::error!(error = %e, "the purge schedule could not be started; only a purge due at start runs, and /healthz will report it overdue");
+    }
+    if catch_up {
+        tracing::info!("a purge is due (missed while bedside was down, or never run); purging now");
+        run_once(&state, &shutdown).await;
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tick.notified() => run_once(&state, &shutdown).await,
+        }
+    }
+    if let Ok(mut cron) = cron {
+        let _ = cron.shutdown().await;
+    }
+}
+
+async fn start_cron(
+    schedule: &str,
+    tick: Arc<Notify>,
+) -> Result<tokio_cron_scheduler::JobScheduler, tokio_cron_scheduler::JobSchedulerError> {
+    use tokio_cron_scheduler::{Job, JobScheduler};
+    let scheduler = JobScheduler::new().await?;
+    // The job only wakes the loop in `run`, which does the purging: so
+    // purges never overlap, and shutdown can wait for the one in progress.
+    let job = Job::new_async(schedule, move |_, _| {
+        let tick = tick.clone();
+        Box::pin(async move { tick.notify_one() })
+    })?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    Ok(scheduler)
+}
+
+/// One scheduled purge, at the server's "now".
+async fn run_once(state: &State, stop: &CancellationToken) {
+    state.purge.running.store(true, Ordering::SeqCst);
+    let cut = Cutoffs::at(state.clock.now(), &state.config);
+    match purge(&state.store, cut, Actor::System, true, stop).await {
+        Ok(report) if report.succeeded() => {
+            tracing::info!(outcome = %report.outcome(), "purge done");
+        }
+        Ok(report) => {
+            tracing::warn!(outcome = %report.outcome(), "purge incomplete; the next run goes on");
+        }
+        Err(e @ PurgeError::Busy { .. }) => tracing::info!("purge skipped: {e}"),
+        Err(e) => tracing::error!(error = %e, "purge failed; the next run tries again"),
+    }
+    state.purge.running.store(false, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn a_lease_keeps_others_out_until_it_runs_out_or_is_released() {
+        let (_dir, conn) = db();
+        assert_eq!(lease_take(&conn, "a", 1000, 300).unwrap(), Ok(()));
+        assert_eq!(lease_take(&conn, "b", 1100, 300).unwrap(), Err(1300));
+        // The holder renews it.
+        assert_eq!(lease_take(&conn, "a", 1200, 300).unwrap(), Ok(()));
+        assert_eq!(lease_take(&conn, "b", 1300, 300).unwrap(), Err(1500));
+        // Run out: taken over; the old holder can no longer renew or release.
+        assert_eq!(lease_take(&conn, "b", 1500, 300).unwrap(), Ok(()));
+        assert_eq!(lease_take(&conn, "a", 1501, 300).unwrap(), Err(1800));
+        lease_release(&conn, "a").unwrap();
+        assert_eq!(lease_take(&conn, "a", 1502, 300).unwrap(), Err(1800));
+        lease_release(&conn, "b").unwrap();
+        assert_eq!(lease_take(&conn, "a", 1503, 300).unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn a_purge_is_due_after_one_interval_and_overdue_after_two() {
+        let t = |s: i64| Timestamp::from_second(s).unwrap();
+        let interval = std::time::Duration::from_secs(900);
+        assert!(due(None, t(0), interval));
+        assert!(!due(Some(t(1000)), t(1900), interval));
+        assert!(due(Some(t(1000)), t(1901), interval));
+        assert!(!overdue(Some(t(1000)), t(2800), interval, t(0)));
+        assert!(overdue(Some(t(1000)), t(2801), interval, t(0)));
+        // Never ran: overdue only once the server has been up that long.
+        assert!(!overdue(None, t(1800), interval, t(0)));
+        assert!(overdue(None, t(1801), interval, t(0)));
+    }
+
+    #[test]
+    fn the_horizon_hides_a_booking_exactly_at_end_plus_retention() {
+        let config = Config::load(None, &Default::default()).unwrap();
+        let end = 1_800_000_000;
+        let at = |s| Horizon::at(Timestamp::from_second(s).unwrap(), &config.retention);
+        let keep = 14 * 86_400;
+        assert!(at(end + keep - 1).keeps(end));
+        assert!(!at(end + keep).keeps(end));
+    }
+
+    #[test]
+    fn counts_print_every_category_and_no_values() {
+        let c = Counts {
+            bookings: 3,
+            mail: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.to_string(),
+            "bookings=3 contacts=0 patients=0 mail=5 sessions=0 login_failures=0 audit=0"
+        );
+    }
+}

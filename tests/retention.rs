@@ -1,0 +1,1100 @@
+//! Retention as a hospital would check it: data past its time is gone from
+//! every page at once and from the database file after the purge — not a
+//! row more, not a row less — the purge catches up after downtime, never
+//! runs twice at once, and leaves the daily counts alone.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bedside::clock::FixedClock;
+use bedside::config::Config;
+use bedside::domain::audit::Actor;
+use bedside::domain::notify::Notifier;
+use bedside::domain::{booking, patient};
+use bedside::retention::{self, Counts, Cutoffs, PurgeError, Report};
+use bedside::store::Store;
+use bytes::Bytes;
+use common::{TestServer, at, config_for, open_db, request, seed_ward};
+use http::{Method, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bedside");
+const DAY: i64 = 86_400;
+/// Monday 23 November 2026, 09:00 in Amsterdam: when families book.
+const MORNING: &str = "2026-11-23T08:00:00Z";
+/// 14:00 Amsterdam that day; the visit ends at 13:30 UTC.
+const SLOT: &str = "2026-11-23T13:00:00Z";
+/// The same time the next day.
+const NEXT_DAY: &str = "2026-11-24T13:00:00Z";
+/// The default booking retention, in seconds.
+const BOOKING_KEEP: i64 = 14 * DAY;
+
+/// Books `slot` for the patient through the domain, with the real mailer,
+/// so the booking has its outbox rows (confirmation and reminder) like
+/// one made through the pages. Returns (booking id, visit code, end).
+fn book(dir: &Path, patient_id: i64, slot: &str, name: &str, email: &str) -> (i64, String, i64) {
+    let config = config_for(dir, &[]);
+    let mailer = bedside::mail::Mailer::new(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let (p, u) = patient::active_by_id(&conn, patient_id).unwrap();
+    let booked = booking::book(
+        &conn,
+        &p,
+        &u,
+        &booking::BookingRequest {
+            slot_start: at(slot).as_second(),
+            name: name.into(),
+            email: email.into(),
+            language: "en".into(),
+            consent: true,
+        },
+        at(MORNING),
+        &ring::rand::SystemRandom::new(),
+        Some(&mailer as &dyn Notifier),
+    )
+    .unwrap();
+    (
+        booked.id,
+        booked.visit.expose().to_string(),
+        booked.end.as_second(),
+    )
+}
+
+fn ts(s: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(s).unwrap()
+}
+
+fn count(dir: &Path, sql: &str) -> i64 {
+    open_db(dir).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Runs the purge on its own connection to the file, as a second process
+/// would (the server, if running, keeps serving meanwhile).
+fn purge_file(config: &Config, now: jiff::Timestamp) -> Result<Report, PurgeError> {
+    let store = Store::open(&config.db_path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(retention::purge(
+        &store,
+        Cutoffs::at(now, config),
+        Actor::System,
+        true,
+        &CancellationToken::new(),
+    ));
+    store.close();
+    result
+}
+
+/// `purge_file` from async code.
+async fn purge_async(config: &Config, now: jiff::Timestamp) -> Report {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || purge_file(&config, now))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_visit_is_kept_until_its_end_plus_retention_then_gone_everywhere_at_once_and_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
+    let (carla, carla_code, end) = book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Carla Example",
+        "carla@example.org",
+    );
+    // Dora has two visits: this one ends with Carla's, the other a day later.
+    let (dora_first, _, _) = book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Dora Example",
+        "dora@example.org",
+    );
+    let (dora_second, dora_code, _) = book(
+        dir.path(),
+        ward.patient_id,
+        NEXT_DAY,
+        "Dora Example",
+        "dora@example.org",
+    );
+    let key = {
+        let conn = open_db(dir.path());
+        bedside::domain::apikey::create(&conn, "his", 0, &ring::rand::SystemRandom::new()).unwrap()
+    };
+    assert_eq!(
+        count(
+            dir.path(),
+            &format!("SELECT count(*) FROM outbox WHERE booking_id = {carla}")
+        ),
+        2,
+        "confirmation and reminder"
+    );
+
+    let clock = Arc::new(FixedClock::new(ts(end + BOOKING_KEEP - 1)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let listing = format!("/api/v1/units/{}/bookings?date=2026-11-23", ward.unit_id);
+    let auth = format!("Bearer {key}");
+    let api = |path: String, method: Method| {
+        let auth = auth.clone();
+        let addr = server.addr;
+        async move {
+            request(
+                addr,
+                method,
+                &path,
+                &[("authorization", auth.as_str())],
+                Bytes::new(),
+            )
+            .await
+        }
+    };
+
+    // One second before: still there, link and listing.
+    let (status, _, _) = server.get(&format!("/v/{carla_code}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = api(listing.clone(), Method::GET).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(&format!("\"id\":{carla}")), "{body}");
+
+    // One second after: gone from the link, the listing and the API at once,
+    // though the purge has not run.
+    clock.set(ts(end + BOOKING_KEEP + 1));
+    let (status, _, _) = server.get(&format!("/v/{carla_code}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = api(listing.clone(), Method::GET).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains(&format!("\"id\":{carla}")), "{body}");
+    let (status, _, _) = api(format!("/api/v1/bookings/{carla}/cancel"), Method::POST).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        count(dir.path(), "SELECT count(*) FROM bookings"),
+        3,
+        "hidden, not yet deleted"
+    );
+    // Dora's next-day visit is still inside its retention.
+    let (status, _, _) = server.get(&format!("/v/{dora_code}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The purge removes the two ended visits with their mail, and Carla's
+    // contact; Dora's stays for her other visit.
+    let config = config_for(dir.path(), &[]);
+    let report = purge_async(&config, clock_now(&clock)).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!((report.counts.bookings, report.counts.contacts), (2, 1));
+    assert_eq!(report.counts.mail, 4);
+    let ids: Vec<i64> = open_db(dir.path())
+        .prepare("SELECT id FROM bookings")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, [dora_second]);
+    for id in [carla, dora_first] {
+        assert_eq!(
+            count(
+                dir.path(),
+                &format!("SELECT count(*) FROM outbox WHERE booking_id = {id}")
+            ),
+            0
+        );
+    }
+    let emails: Vec<String> = open_db(dir.path())
+        .prepare("SELECT email FROM contacts")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(emails, ["dora@example.org"]);
+    let (status, _, _) = server.get(&format!("/v/{dora_code}")).await;
+    assert_eq!(status, StatusCode::OK, "the server kept serving");
+    server.stop().await;
+}
+
+fn clock_now(clock: &FixedClock) -> jiff::Timestamp {
+    use bedside::clock::Clock;
+    clock.now()
+}
+
+/// SplitMix64: a small, seeded, reproducible generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A time near `boundary`: a quarter exactly on it or a second either
+    /// side, the rest within five days either side.
+    fn around(&mut self, boundary: i64) -> i64 {
+        if self.chance(25) {
+            boundary + self.below(3) as i64 - 1
+        } else {
+            boundary + self.below(10 * DAY as u64) as i64 - 5 * DAY
+        }
+    }
+}
+
+struct Generated {
+    /// (id, discharged_at when discharged)
+    patients: Vec<(i64, Option<i64>)>,
+    contacts: Vec<i64>,
+    /// (id, patient, contact, ends_at)
+    bookings: Vec<(i64, i64, Option<i64>, i64)>,
+    /// (id, booking, finished_at when sent, failed or stale)
+    outbox: Vec<(i64, Option<i64>, Option<i64>)>,
+    /// (rowid, created_at, last_seen_at)
+    sessions: Vec<(i64, i64, i64)>,
+    /// (rowid, at)
+    login_failures: Vec<(i64, i64)>,
+    /// (id, at)
+    audit: Vec<(i64, i64)>,
+}
+
+struct Settings {
+    booking_days: i64,
+    patient_days: i64,
+    mail_days: i64,
+    audit_days: i64,
+    idle: i64,
+    max: i64,
+}
+
+/// Random rows of every purged kind, at times around their boundaries,
+/// written straight into the database file.
+fn generate(
+    conn: &rusqlite::Connection,
+    rng: &mut Rng,
+    now: i64,
+    s: &Settings,
+    size: usize,
+) -> Generated {
+    let tx = conn.unchecked_transaction().unwrap();
+    tx.execute(
+        "INSERT INTO staff (username, display_name, password_hash, role, created_at)
+         VALUES ('gen', 'Gen', 'x', 'operator', 0)",
+        [],
+    )
+    .unwrap();
+    let staff = tx.last_insert_rowid();
+    let unit: i64 = tx
+        .query_row("SELECT id FROM units", [], |r| r.get(0))
+        .unwrap();
+    let mut g = Generated {
+        patients: tx
+            .prepare("SELECT id FROM patients")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, None)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        contacts: Vec::new(),
+        bookings: Vec::new(),
+        outbox: Vec::new(),
+        sessions: Vec::new(),
+        login_failures: Vec::new(),
+        audit: Vec::new(),
+    };
+    for i in 0..size / 4 + 2 {
+        let discharged = rng
+            .chance(60)
+            .then(|| rng.around(now - s.patient_days * DAY));
+        tx.execute(
+            "INSERT INTO patients (unit_id, label, status, invite_hash, created_at, discharged_at)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            rusqlite::params![
+                unit,
+                format!("Bed g{i}"),
+                if discharged.is_some() {
+                    "discharged"
+                } else {
+                    "active"
+                },
+                format!("invite-{i}").into_bytes(),
+                discharged
+            ],
+        )
+        .unwrap();
+        g.patients.push((tx.last_insert_rowid(), discharged));
+    }
+    for i in 0..size / 3 + 2 {
+        tx.execute(
+            "INSERT INTO contacts (name, email, email_key, language, consent_at, privacy_version, created_at)
+             VALUES (?1, ?2, ?2, 'en', 0, 'x', 0)",
+            rusqlite::params![format!("Name {i}"), format!("c{i}@example.org")],
+        )
+        .unwrap();
+        g.contacts.push(tx.last_insert_rowid());
+    }
+    let statuses = [
+        "booked",
+        "cancelled",
+        "done",
+        "no-show",
+        "patient-unavailable",
+    ];
+    for i in 0..size {
+        // One tablet per booking: any times, no double-booking conflicts.
+        tx.execute(
+            "INSERT INTO tablets (unit_id, label, created_at) VALUES (?1, ?2, 0)",
+            rusqlite::params![unit, format!("Gen tablet {i}")],
+        )
+        .unwrap();
+        let tablet = tx.last_insert_rowid();
+        let patient = g.patients[rng.below(g.patients.len() as u64) as usize].0;
+        let contact = rng
+            .chance(90)
+            .then(|| g.contacts[rng.below(g.contacts.len() as u64) as usize]);
+        let ends = rng.around(now - s.booking_days * DAY);
+        tx.execute(
+            "INSERT INTO bookings (patient_id, contact_id, tablet_id, starts_at, ends_at, room,
+                 visit_hash, status, created_at, local_day)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, '2026-01-01')",
+            rusqlite::params![
+                patient,
+                contact,
+                tablet,
+                ends - 1800,
+                ends,
+                format!("room{i}"),
+                format!("visit-{i}").into_bytes(),
+                statuses[rng.below(5) as usize]
+            ],
+        )
+        .unwrap();
+        g.bookings
+            .push((tx.last_insert_rowid(), patient, contact, ends));
+    }
+    for i in 0..size {
+        let booking = rng
+            .chance(60)
+            .then(|| g.bookings[rng.below(g.bookings.len() as u64) as usize].0);
+        let status = ["pending", "sent", "failed", "stale"][rng.below(4) as usize];
+        let finished = (status != "pending").then(|| rng.around(now - s.mail_days * DAY));
+        tx.execute(
+            "INSERT INTO outbox (kind, booking_id, message_id, recipient, status, due_at, stale_at,
+                 created_at, finished_at)
+             VALUES ('confirmation', ?1, ?2, 'x@example.org', ?3, 0, 0, 0, ?4)",
+            rusqlite::params![booking, format!("<m{i}@gen>"), status, finished],
+        )
+        .unwrap();
+        g.outbox.push((tx.last_insert_rowid(), booking, finished));
+    }
+    for i in 0..size / 2 {
+        let created = rng.around(now - s.max);
+        let last_seen = rng.around(now - s.idle).max(created);
+        tx.execute(
+            "INSERT INTO sessions (id_hash, staff_id, csrf, created_at, last_seen_at)
+             VALUES (?1, ?2, 'c', ?3, ?4)",
+            rusqlite::params![
+                format!("session-{i}").into_bytes(),
+                staff,
+                created,
+                last_seen
+            ],
+        )
+        .unwrap();
+        g.sessions
+            .push((tx.last_insert_rowid(), created, last_seen));
+    }
+    for _ in 0..size / 2 {
+        let at = if rng.chance(50) {
+            now - 15 * 60 + rng.below(3) as i64 - 1
+        } else {
+            now - rng.below(3600) as i64
+        };
+        tx.execute(
+            "INSERT INTO login_failures (staff_id, at) VALUES (?1, ?2)",
+            rusqlite::params![staff, at],
+        )
+        .unwrap();
+        g.login_failures.push((tx.last_insert_rowid(), at));
+    }
+    for _ in 0..size {
+        let at = rng.around(now - s.audit_days * DAY);
+        tx.execute(
+            "INSERT INTO audit (at, actor, action, object, outcome) VALUES (?1, 'cli', 'gen', NULL, 'ok')",
+            [at],
+        )
+        .unwrap();
+        g.audit.push((tx.last_insert_rowid(), at));
+    }
+    tx.commit().unwrap();
+    g
+}
+
+fn ids(conn: &rusqlite::Connection, sql: &str) -> BTreeSet<i64> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every kind of row at random times around its boundary, a random "now"
+/// and random retention settings: what the purge deletes is exactly what
+/// the rules, worked out here on their own, say — and the dry run and the
+/// report count the same.
+#[test]
+fn the_purge_deletes_exactly_what_is_past_retention() {
+    // Over all rounds, every category had rows deleted and rows kept.
+    let (mut deleted, mut kept) = (Counts::default(), Counts::default());
+    for seed in 1..=12u64 {
+        // One round big enough for several batches per category.
+        let size = if seed == 12 {
+            1300
+        } else {
+            60 + (seed as usize * 37) % 140
+        };
+        let mut rng = Rng(seed);
+        let s = Settings {
+            booking_days: 1 + rng.below(30) as i64,
+            patient_days: 1 + rng.below(30) as i64,
+            mail_days: 1 + rng.below(30) as i64,
+            audit_days: 30 + rng.below(400) as i64,
+            idle: 60 * (5 + rng.below(700) as i64),
+            max: 3600 * (1 + rng.below(23) as i64),
+        };
+        let now = at("2026-11-23T08:00:00Z").as_second() + rng.below(400 * DAY as u64) as i64;
+        let dir = tempfile::tempdir().unwrap();
+        seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+        let config = config_for(
+            dir.path(),
+            &[
+                (
+                    "BEDSIDE_RETENTION_BOOKING_DAYS",
+                    &s.booking_days.to_string(),
+                ),
+                (
+                    "BEDSIDE_RETENTION_PATIENT_DAYS",
+                    &s.patient_days.to_string(),
+                ),
+                ("BEDSIDE_RETENTION_MAIL_DAYS", &s.mail_days.to_string()),
+                ("BEDSIDE_RETENTION_AUDIT_DAYS", &s.audit_days.to_string()),
+                ("BEDSIDE_STAFF_SESSION_IDLE", &format!("{}s", s.idle)),
+                ("BEDSIDE_STAFF_SESSION_MAX", &format!("{}s", s.max)),
+            ],
+        );
+        let conn = open_db(dir.path());
+        // Seeding audited the ward's set-up at the real time: not ours to judge.
+        conn.execute("DELETE FROM audit", []).unwrap();
+        let g = generate(&conn, &mut rng, now, &s, size);
+        let counts_before: String = conn
+            .query_row(
+                "SELECT group_concat(unit_id || day || booked || done || no_show || cancelled) FROM daily_counts",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+
+        // The rules, as the issue states them.
+        let gone_bookings: BTreeSet<i64> = g
+            .bookings
+            .iter()
+            .filter(|b| b.3 + s.booking_days * DAY <= now)
+            .map(|b| b.0)
+            .collect();
+        let kept_bookings: Vec<_> = g
+            .bookings
+            .iter()
+            .filter(|b| !gone_bookings.contains(&b.0))
+            .collect();
+        let gone_mail: BTreeSet<i64> = g
+            .outbox
+            .iter()
+            .filter(|o| {
+                o.1.is_some_and(|b| gone_bookings.contains(&b))
+                    || o.2.is_some_and(|f| f + s.mail_days * DAY <= now)
+            })
+            .map(|o| o.0)
+            .collect();
+        let gone_contacts: BTreeSet<i64> = g
+            .contacts
+            .iter()
+            .filter(|c| !kept_bookings.iter().any(|b| b.2 == Some(**c)))
+            .copied()
+            .collect();
+        let gone_patients: BTreeSet<i64> = g
+            .patients
+            .iter()
+            .filter(|p| {
+                p.1.is_some_and(|d| d + s.patient_days * DAY <= now)
+                    && !kept_bookings.iter().any(|b| b.1 == p.0)
+            })
+            .map(|p| p.0)
+            .collect();
+        let gone_sessions: BTreeSet<i64> = g
+            .sessions
+            .iter()
+            .filter(|x| x.2 + s.idle <= now || x.1 + s.max <= now)
+            .map(|x| x.0)
+            .collect();
+        let gone_failures: BTreeSet<i64> = g
+            .login_failures
+            .iter()
+            .filter(|f| f.1 < now - 15 * 60)
+            .map(|f| f.0)
+            .collect();
+        let gone_audit: BTreeSet<i64> = g
+            .audit
+            .iter()
+            .filter(|a| a.1 + s.audit_days * DAY <= now)
+            .map(|a| a.0)
+            .collect();
+        let expected = Counts {
+            bookings: gone_bookings.len() as u64,
+            contacts: gone_contacts.len() as u64,
+            patients: gone_patients.len() as u64,
+            mail: gone_mail.len() as u64,
+            sessions: gone_sessions.len() as u64,
+            login_failures: gone_failures.len() as u64,
+            audit: gone_audit.len() as u64,
+        };
+
+        let all = [
+            g.bookings.len(),
+            g.contacts.len(),
+            g.patients.len(),
+            g.outbox.len(),
+            g.sessions.len(),
+            g.login_failures.len(),
+            g.audit.len(),
+        ];
+        for (i, (_, n)) in expected.categories().iter().enumerate() {
+            *field(&mut deleted, i) += n;
+            *field(&mut kept, i) += all[i] as u64 - n;
+        }
+
+        let cut = Cutoffs::at(ts(now), &config);
+        assert_eq!(
+            retention::plan(&conn, &cut).unwrap(),
+            expected,
+            "seed {seed}: dry run"
+        );
+        let report = purge_file(&config, ts(now)).unwrap();
+        assert!(report.succeeded(), "seed {seed}: {report:?}");
+        assert_eq!(report.counts, expected, "seed {seed}: report");
+
+        let left = |all: Vec<i64>, gone: &BTreeSet<i64>| -> BTreeSet<i64> {
+            all.into_iter().filter(|id| !gone.contains(id)).collect()
+        };
+        let check = |table: &str, sql: &str, all: Vec<i64>, gone: &BTreeSet<i64>| {
+            assert_eq!(ids(&conn, sql), left(all, gone), "seed {seed}: {table}");
+        };
+        check(
+            "bookings",
+            "SELECT id FROM bookings",
+            g.bookings.iter().map(|b| b.0).collect(),
+            &gone_bookings,
+        );
+        check(
+            "outbox",
+            "SELECT id FROM outbox",
+            g.outbox.iter().map(|o| o.0).collect(),
+            &gone_mail,
+        );
+        check(
+            "contacts",
+            "SELECT id FROM contacts",
+            g.contacts.clone(),
+            &gone_contacts,
+        );
+        check(
+            "patients",
+            "SELECT id FROM patients",
+            g.patients.iter().map(|p| p.0).collect(),
+            &gone_patients,
+        );
+        check(
+            "sessions",
+            "SELECT rowid FROM sessions",
+            g.sessions.iter().map(|x| x.0).collect(),
+            &gone_sessions,
+        );
+        check(
+            "login_failures",
+            "SELECT rowid FROM login_failures",
+            g.login_failures.iter().map(|f| f.0).collect(),
+            &gone_failures,
+        );
+        check(
+            "audit",
+            "SELECT id FROM audit WHERE action <> 'purge'",
+            g.audit.iter().map(|a| a.0).collect(),
+            &gone_audit,
+        );
+        // One audit entry for the run, with the counts and nothing else.
+        let (actor, object, outcome): (String, Option<String>, String) = conn
+            .query_row(
+                "SELECT actor, object, outcome FROM audit WHERE action = 'purge'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((actor.as_str(), object), ("system", None));
+        assert_eq!(outcome, expected.to_string());
+        let counts_after: String = conn
+            .query_row(
+                "SELECT group_concat(unit_id || day || booked || done || no_show || cancelled) FROM daily_counts",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(counts_after, counts_before, "seed {seed}: daily counts");
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
+    for i in 0..7 {
+        assert!(*field(&mut deleted, i) > 0, "category {i} never deleted");
+        assert!(*field(&mut kept, i) > 0, "category {i} never kept");
+    }
+}
+
+/// The `i`th category of `c`, in [`Counts::categories`]' order.
+fn field(c: &mut Counts, i: usize) -> &mut u64 {
+    [
+        &mut c.bookings,
+        &mut c.contacts,
+        &mut c.patients,
+        &mut c.mail,
+        &mut c.sessions,
+        &mut c.login_failures,
+        &mut c.audit,
+    ]
+    .into_iter()
+    .nth(i)
+    .unwrap()
+}
+
+/// Whether `needle` occurs in `haystack`, ignoring ASCII case.
+fn occurs(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| w.eq_ignore_ascii_case(needle))
+        .count()
+}
+
+/// The raw bytes of the database and its WAL.
+fn file_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["bedside.db", "bedside.db-wal"]
+        .iter()
+        .filter_map(|f| Some((f.to_string(), std::fs::read(dir.join(f)).ok()?)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_purged_family_leaves_no_bytes_behind_in_the_database_files() {
+    const NAME: &str = "Zebedee Canary-7f3a";
+    const EMAIL: &str = "canary-7f3a@example.org";
+    let needles: [&[u8]; 3] = [b"canary-7f3a", b"Zebedee", EMAIL.as_bytes()];
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let (_, code, end) = book(dir.path(), ward.patient_id, SLOT, NAME, EMAIL);
+    let clock = Arc::new(FixedClock::new(at(MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    // The family opens their link; the confirmation is sent (its copy in
+    // the outbox is cleared then), the reminder waits.
+    let (status, _, _) = server.get(&format!("/v/{code}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let before: usize = file_bytes(dir.path())
+        .iter()
+        .map(|(_, bytes)| occurs(bytes, b"canary-7f3a"))
+        .sum();
+    assert!(
+        before > 0,
+        "the canary should be in the database to begin with"
+    );
+
+    clock.set(ts(end + BOOKING_KEEP + 60));
+    let config = config_for(dir.path(), &[]);
+    let report = purge_async(&config, clock_now(&clock)).await;
+    assert_eq!((report.counts.bookings, report.counts.contacts), (1, 1));
+    assert!(report.checkpointed, "{report:?}");
+    server.stop().await;
+
+    let files = file_bytes(dir.path());
+    assert!(!files.is_empty());
+    for (file, bytes) in &files {
+        for needle in needles {
+            assert_eq!(
+                occurs(bytes, needle),
+                0,
+                "{file} still holds {:?}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}
+
+/// Waits (bounded) until the database has an audit entry of a purge.
+async fn wait_for_purge_entry(dir: &Path) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = open_db(dir)
+            .query_row(
+                "SELECT actor, outcome FROM audit WHERE action = 'purge' ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .ok();
+        if let Some(entry) = found {
+            return entry;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no purge within 60 s of the start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn set_last_success(dir: &Path, when: jiff::Timestamp) {
+    open_db(dir)
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ('purge.last_success', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [when.to_string()],
+        )
+        .unwrap();
+}
+
+async fn health(server: &TestServer) -> (StatusCode, serde_json::Value) {
+    let (status, _, body) = server.get("/healthz").await;
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+#[tokio::test]
+async fn a_purge_missed_while_down_runs_at_start_and_healthz_says_when_it_is_overdue() {
+    const EVERY_15_MIN: (&str, &str) = ("BEDSIDE_RETENTION_PURGE_SCHEDULE", "0 */15 * * * *");
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let (_, code, end) = book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Carla Example",
+        "carla@example.org",
+    );
+    let t0 = ts(end + BOOKING_KEEP + 60);
+    // The last purge was four intervals ago; bedside was down since.
+    set_last_success(dir.path(), ts(t0.as_second() - 4 * 900));
+    let clock = Arc::new(FixedClock::new(t0));
+    let server = TestServer::start_at_with(dir.path(), clock.clone(), &[EVERY_15_MIN]).await;
+    let (actor, outcome) = wait_for_purge_entry(dir.path()).await;
+    assert_eq!(actor, "system");
+    assert!(outcome.starts_with("bookings=1 contacts=1 "), "{outcome}");
+    let (status, _, _) = server.get(&format!("/v/{code}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, h) = health(&server).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (h["status"].as_str(), h["purge"].as_str()),
+        (Some("ok"), Some("ok"))
+    );
+    assert_eq!(h["last_purge"], t0.to_string());
+
+    // More than two intervals without a purge (the wall clock's schedule
+    // has not caught up with the test's clock): degraded, still 200.
+    clock.set(ts(t0.as_second() + 2 * 900 + 1));
+    let (status, h) = health(&server).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (h["status"].as_str(), h["purge"].as_str()),
+        (Some("degraded"), Some("overdue"))
+    );
+    server.stop().await;
+
+    // A restart does not reset the schedule: the last purge was five
+    // minutes ago, so none runs at start.
+    clock.set(ts(t0.as_second() + 5 * 60));
+    let server = TestServer::start_at_with(dir.path(), clock.clone(), &[EVERY_15_MIN]).await;
+    let (_, h) = health(&server).await;
+    assert_eq!(h["status"], "ok");
+    server.stop().await;
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM audit WHERE action = 'purge'"
+        ),
+        1
+    );
+}
+
+/// A `bedside` command with its data in `dir` and no BEDSIDE_* from outside.
+fn bedside(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BEDSIDE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("BEDSIDE_DATA_DIR", dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `category count` lines, as `bedside purge` prints them.
+fn printed_counts(out: &Output) -> BTreeMap<String, u64> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, n) = l.split_once(' ')?;
+            Some((name.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn rows(dir: &Path) -> [i64; 4] {
+    ["bookings", "contacts", "patients", "outbox"]
+        .map(|t| count(dir, &format!("SELECT count(*) FROM {t}")))
+}
+
+#[test]
+fn bedside_purge_dry_run_counts_without_deleting_and_without_it_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Carla Example",
+        "carla@example.org",
+    );
+    {
+        let conn = open_db(dir.path());
+        patient::discharge(
+            &conn,
+            ward.patient_id,
+            at("2026-11-23T09:00:00Z").as_second(),
+            None,
+        )
+        .unwrap();
+    }
+    let expected: BTreeMap<String, u64> = [
+        ("bookings", 1),
+        ("contacts", 1),
+        ("patients", 1),
+        ("mail", 2),
+        ("sessions", 0),
+        ("login_failures", 0),
+        ("audit", 0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let when = "2026-12-08T00:00:00Z";
+
+    let out = bedside(dir.path(), &["purge", "--dry-run", "--now", when]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(printed_counts(&out), expected, "{out:?}");
+    assert_eq!(rows(dir.path()), [1, 1, 1, 2], "a dry run deletes nothing");
+
+    // Before retention ends for anything, a purge finds nothing.
+    let out = bedside(
+        dir.path(),
+        &["purge", "--dry-run", "--now", "2026-11-24T00:00:00Z"],
+    );
+    assert!(printed_counts(&out).values().all(|n| *n == 0), "{out:?}");
+
+    let out = bedside(dir.path(), &["purge", "--now", when]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(printed_counts(&out), expected, "{out:?}");
+    assert_eq!(rows(dir.path()), [0, 0, 0, 0]);
+    let (actor, outcome): (String, String) = open_db(dir.path())
+        .query_row(
+            "SELECT actor, outcome FROM audit WHERE action = 'purge'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(actor, "cli");
+    assert_eq!(
+        outcome,
+        "bookings=1 contacts=1 patients=1 mail=2 sessions=0 login_failures=0 audit=0"
+    );
+    // A what-if time is not the scheduled purge.
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM meta WHERE key = 'purge.last_success'"
+        ),
+        0
+    );
+
+    let out = bedside(dir.path(), &["purge", "--now", "yesterday"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("RFC 3339"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn two_purges_at_once_do_not_both_run() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let config = config_for(dir.path(), &[]);
+    let now = at("2026-11-23T08:00:00Z");
+    let old = now.as_second() - 400 * DAY;
+    let fill = || {
+        let conn = open_db(dir.path());
+        let tx = conn.unchecked_transaction().unwrap();
+        for _ in 0..6000 {
+            tx.execute(
+                "INSERT INTO audit (at, actor, action, outcome) VALUES (?1, 'cli', 'old', 'ok')",
+                [old],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    };
+
+    // Two processes' worth: each thread its own store on the same file.
+    // They usually overlap at once; if one happens to finish before the
+    // other starts, both run in turn, and the race is tried again.
+    let mut saw_busy = false;
+    for _ in 0..5 {
+        fill();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (config, barrier) = (config.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    purge_file(&config, now)
+                })
+            })
+            .collect();
+        let runs: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let ran: Vec<&Report> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let busy: Vec<String> = runs
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| {
+                assert!(matches!(e, PurgeError::Busy { .. }), "{e}");
+                e.to_string()
+            })
+            .collect();
+        assert!(!ran.is_empty(), "{runs:?}");
+        assert_eq!(ran.iter().map(|r| r.counts.audit).sum::<u64>(), 6000);
+        assert!(ran.iter().all(|r| r.succeeded()));
+        assert_eq!(
+            count(
+                dir.path(),
+                "SELECT count(*) FROM audit WHERE action = 'old'"
+            ),
+            0
+        );
+        if let Some(message) = busy.first() {
+            assert!(message.contains("already running"), "{message}");
+            saw_busy = true;
+            break;
+        }
+    }
+    assert!(saw_busy, "the two purges never overlapped in five tries");
+    // Nothing is left locked or broken: the lease is gone, and the next purge runs.
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM meta WHERE key = 'purge.lease'"
+        ),
+        0
+    );
+    assert!(purge_file(&config, now).unwrap().succeeded());
+    let integrity: String = open_db(dir.path())
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+
+    // The command line says so too, with its own exit code.
+    let until = jiff::Timestamp::now().as_second() + 300;
+    open_db(dir.path())
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ('purge.lease', ?1)",
+            [format!("{until} 4242-elsewhere")],
+        )
+        .unwrap();
+    let out = bedside(dir.path(), &["purge"]);
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already running"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn daily_counts_outlive_the_bookings_they_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
+    book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Carla Example",
+        "carla@example.org",
+    );
+    let (second, _, _) = book(
+        dir.path(),
+        ward.patient_id,
+        NEXT_DAY,
+        "Carla Example",
+        "carla@example.org",
+    );
+    {
+        let conn = open_db(dir.path());
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        booking::cancel_by_id(&conn, second, "staff", at(MORNING), None).unwrap();
+    }
+    let snapshot = || -> Vec<(String, i64, i64, i64, i64)> {
+        open_db(dir.path())
+            .prepare("SELECT day, booked, done, no_show, cancelled FROM daily_counts ORDER BY day")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = snapshot();
+    assert_eq!(
+        before,
+        [
+            ("2026-11-23".to_string(), 1, 0, 0, 0),
+            ("2026-11-24".to_string(), 1, 0, 0, 1)
+        ]
+    );
+    let config = config_for(dir.path(), &[]);
+    let report = purge_file(&config, at("2027-01-01T00:00:00Z")).unwrap();
+    assert_eq!(report.counts.bookings, 2);
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM bookings"), 0);
+    assert_eq!(snapshot(), before);
+}
