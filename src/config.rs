@@ -297,6 +297,15 @@ pub const KEYS: &[KeySpec] = &[
               day and at most once a minute. A purge missed while bedside was down runs within \
               a minute of the next start.",
     },
+    KeySpec {
+        key: "privacy.contact",
+        env: "BEDSIDE_PRIVACY_CONTACT",
+        default: Some("\"\""),
+        example: None,
+        doc: "Who families and staff contact about their personal data, shown on the privacy page \
+              and in `bedside privacy record`, e.g. \"the data protection officer, privacy@hospital.example.org\". \
+              Empty: that sentence is left out.",
+    },
 ];
 
 /// Environment variables bedside reads that are not configuration keys.
@@ -315,6 +324,14 @@ pub struct Config {
     pub staff: StaffConfig,
     pub mail: MailConfig,
     pub retention: RetentionConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// What the privacy statement needs beyond the other sections.
+#[derive(Debug, Clone)]
+pub struct PrivacyConfig {
+    /// The hospital's privacy contact; empty when not configured.
+    pub contact: String,
 }
 
 /// How long personal data is kept, and when the purge runs.
@@ -735,6 +752,13 @@ fn check(raw: &mut Raw) -> Option<Config> {
         parse_duration(v, Duration::from_secs(3600), Duration::from_secs(24 * 3600))
     });
     let retention = check_retention(raw);
+    let privacy_contact = raw.take("privacy.contact", |v| {
+        if v.chars().any(char::is_control) {
+            Err("must be one line".into())
+        } else {
+            Ok(v.trim().to_string())
+        }
+    });
 
     let data_dir = data_dir?;
     let (app_secret_file, app_secret_generated) = match raw.get("jitsi.app_secret_file") {
@@ -776,6 +800,9 @@ fn check(raw: &mut Raw) -> Option<Config> {
         },
         mail: mail?,
         retention: retention?,
+        privacy: PrivacyConfig {
+            contact: privacy_contact?,
+        },
     })
 }
 

@@ -10,12 +10,14 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod jitsi;
 pub mod mail;
+pub mod privacy;
 pub mod retention;
 pub mod store;
 
@@ -38,6 +40,8 @@ pub struct State {
     pub minter: Minter,
     pub clock: Arc<dyn Clock>,
     pub rng: ring::rand::SystemRandom,
+    /// Seals family contact details at rest (see [`crypto`]).
+    pub data_key: crypto::DataKey,
     /// Signs the CSRF tokens of family forms.
     pub form_key: http::forms::FormKey,
     /// Limits code guessing per client address.
@@ -160,6 +164,7 @@ pub async fn run_with_clock(
         security_headers: http::response::SecurityHeaders::new(&config),
         mailer: Arc::new(mailer),
         config,
+        data_key: store.data_key().clone(),
         store: store.clone(),
         minter,
         form_key: http::forms::FormKey::from_bytes(&form_key),

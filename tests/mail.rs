@@ -20,7 +20,7 @@ use std::time::Duration;
 use bedside::clock::FixedClock;
 use bytes::Bytes;
 use common::smtp::{Received, SmtpServer};
-use common::{TestServer, at, open_db, request, seed_unit, seed_ward};
+use common::{TestServer, at, open_db, open_db_keyed, request, seed_unit, seed_ward};
 use http::{Method, StatusCode};
 use ical::parser::ical::component::IcalCalendar;
 use ical::property::Property;
@@ -126,9 +126,10 @@ async fn cancel(server: &TestServer, code: &str) {
 
 /// The booking made with `email`.
 fn booking_id(dir: &Path, email: &str) -> i64 {
-    open_db(dir)
+    open_db_keyed(dir)
         .query_row(
-            "SELECT b.id FROM bookings b JOIN contacts c ON c.id = b.contact_id WHERE c.email = ?1",
+            "SELECT b.id FROM bookings b JOIN contacts c ON c.id = b.contact_id \
+             WHERE c.email_key = bedside_email_key(?1)",
             [email],
             |r| r.get(0),
         )

@@ -19,7 +19,7 @@ use bedside::domain::{booking, patient};
 use bedside::retention::{self, Counts, Cutoffs, PurgeError, Report};
 use bedside::store::Store;
 use bytes::Bytes;
-use common::{TestServer, at, config_for, open_db, request, seed_ward};
+use common::{TestServer, at, config_for, contacts, open_db, request, seed_ward};
 use http::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 
@@ -209,13 +209,10 @@ async fn a_visit_is_kept_until_its_end_plus_retention_then_gone_everywhere_at_on
             0
         );
     }
-    let emails: Vec<String> = open_db(dir.path())
-        .prepare("SELECT email FROM contacts")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let emails: Vec<String> = contacts(dir.path())
+        .into_iter()
+        .map(|(_, _, email)| email)
+        .collect();
     assert_eq!(emails, ["dora@example.org"]);
     let (status, _, _) = server.get(&format!("/v/{dora_code}")).await;
     assert_eq!(status, StatusCode::OK, "the server kept serving");
@@ -722,13 +719,19 @@ async fn a_purged_family_leaves_no_bytes_behind_in_the_database_files() {
     // the outbox is cleared then), the reminder waits.
     let (status, _, _) = server.get(&format!("/v/{code}")).await;
     assert_eq!(status, StatusCode::OK);
+    // Name and address are encrypted at rest; the sealed name is the
+    // canary the purge must leave no trace of.
+    assert_eq!(contacts(dir.path())[0].1, NAME);
+    let sealed: Vec<u8> = open_db(dir.path())
+        .query_row("SELECT name_enc FROM contacts", [], |r| r.get(0))
+        .unwrap();
     let before: usize = file_bytes(dir.path())
         .iter()
-        .map(|(_, bytes)| occurs(bytes, b"canary-7f3a"))
+        .map(|(_, bytes)| occurs(bytes, &sealed) + occurs(bytes, b"canary-7f3a"))
         .sum();
     assert!(
         before > 0,
-        "the canary should be in the database to begin with"
+        "the sealed canary should be in the database to begin with"
     );
 
     clock.set(ts(end + BOOKING_KEEP + 60));
@@ -741,6 +744,11 @@ async fn a_purged_family_leaves_no_bytes_behind_in_the_database_files() {
     let files = file_bytes(dir.path());
     assert!(!files.is_empty());
     for (file, bytes) in &files {
+        assert_eq!(
+            occurs(bytes, &sealed),
+            0,
+            "{file} still holds the sealed name"
+        );
         for needle in needles {
             assert_eq!(
                 occurs(bytes, needle),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bedside::clock::FixedClock;
 use bytes::Bytes;
 use common::{
-    STAFF_PASSWORD, StaffSession, TestServer, at, open_db, request, seed_staff, seed_unit,
-    seed_ward,
+    STAFF_PASSWORD, StaffSession, TestServer, at, open_db, open_db_keyed, request, seed_staff,
+    seed_unit, seed_ward,
 };
 use data_encoding::BASE64URL_NOPAD;
 use http::{Method, StatusCode};
@@ -748,9 +748,10 @@ async fn an_instant_meeting_gives_a_guest_link_boxed_in_time_like_a_visit() {
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("The link was sent by e-mail"));
-    let (kind, body): (String, String) = open_db(w.dir.path())
+    let (kind, body): (String, String) = open_db_keyed(w.dir.path())
         .query_row(
-            "SELECT kind, coalesce(body_text, '') FROM outbox WHERE meeting_id = ?1",
+            "SELECT kind, coalesce(bedside_open_text('outbox.body_text', message_id, body_text), '')
+             FROM outbox WHERE meeting_id = ?1",
             [meeting],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -5,11 +5,14 @@ mod apikey;
 mod check;
 mod db;
 mod init;
+mod keys;
 mod mail;
 mod patient;
+mod privacy;
 mod purge;
 mod serve;
 mod staff;
+mod subject;
 mod tablet;
 mod token;
 mod unit;
@@ -70,6 +73,15 @@ pub enum Command {
     Mail(mail::MailCommand),
     /// Delete what is past retention now (the server also does it on its schedule).
     Purge(purge::PurgeArgs),
+    /// Privacy: the record of processing (GDPR Art. 30) from the configuration.
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
+    /// Keys: rotate the data key that encrypts family contact details.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// A family member's data: export it (GDPR Art. 15) or erase it (Art. 17).
+    #[command(subcommand)]
+    Subject(subject::SubjectCommand),
 }
 
 /// Runs the command and returns the exit code.
@@ -86,6 +98,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Staff(c) => staff::run(cli.config.as_deref(), c),
         Command::Mail(c) => mail::run(cli.config.as_deref(), c),
         Command::Purge(args) => purge::run(cli.config.as_deref(), &args),
+        Command::Privacy(c) => privacy::run(cli.config.as_deref(), c),
+        Command::Keys(c) => keys::run(cli.config.as_deref(), c),
+        Command::Subject(c) => subject::run(cli.config.as_deref(), c),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod patient;
 pub mod slots;
 pub mod staff;
+pub mod subject;
 pub mod tablet;
 pub mod unit;
 

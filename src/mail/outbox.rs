@@ -28,11 +28,18 @@ pub struct NewMail<'a> {
     pub stale_at: i64,
 }
 
+/// The content columns are sealed with the data key registered on the
+/// connection (see [`crate::crypto::register`]): a queued mail holds the
+/// family's address and calendar invitation until it is sent.
 pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, subject,
              body_text, body_html, ics, ics_method, status, due_at, stale_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, bedside_seal_text('outbox.recipient', ?4, ?5),
+             bedside_seal_text('outbox.subject', ?4, ?6),
+             bedside_seal_text('outbox.body_text', ?4, ?7),
+             bedside_seal_text('outbox.body_html', ?4, ?8),
+             bedside_seal_text('outbox.ics', ?4, ?9), ?10, 'pending', ?11, ?12, ?13)",
         params![
             m.kind,
             m.booking_id,
@@ -50,6 +57,54 @@ pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result
         ],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Re-seals the content of every mail still held under `new` (key
+/// rotation); the connection's registered key opens the current content.
+/// Returns how many rows.
+pub fn reseal_all(conn: &Connection, new: &crate::crypto::DataKey) -> rusqlite::Result<usize> {
+    type Content = [Option<String>; 5];
+    const COLUMNS: [&str; 5] = ["recipient", "subject", "body_text", "body_html", "ics"];
+    let rows: Vec<(i64, String, Content)> = conn
+        .prepare(
+            "SELECT id, message_id,
+                    bedside_open_text('outbox.recipient', message_id, recipient),
+                    bedside_open_text('outbox.subject', message_id, subject),
+                    bedside_open_text('outbox.body_text', message_id, body_text),
+                    bedside_open_text('outbox.body_html', message_id, body_html),
+                    bedside_open_text('outbox.ics', message_id, ics)
+             FROM outbox
+             WHERE coalesce(recipient, subject, body_text, body_html, ics) IS NOT NULL",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, message_id, content) in &rows {
+        let mut sealed: Vec<Option<String>> = Vec::new();
+        for (column, value) in COLUMNS.iter().zip(content) {
+            sealed.push(match value {
+                Some(v) => Some(
+                    new.seal_text(
+                        &crate::crypto::context(&format!("outbox.{column}"), message_id),
+                        v,
+                    )
+                    .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?,
+                ),
+                None => None,
+            });
+        }
+        conn.execute(
+            "UPDATE outbox SET recipient = ?2, subject = ?3, body_text = ?4, body_html = ?5,
+                 ics = ?6 WHERE id = ?1",
+            params![id, sealed[0], sealed[1], sealed[2], sealed[3], sealed[4]],
+        )?;
+    }
+    Ok(rows.len())
 }
 
 /// Drops a booking's pending mails of `kinds` (e.g. its reminder once it is
@@ -105,7 +160,12 @@ pub fn claim_due(
     )?;
     let rows: Vec<Claimed> = conn
         .prepare(
-            "SELECT id, kind, message_id, recipient, subject, body_text, body_html, ics, ics_method,
+            "SELECT id, kind, message_id,
+                    bedside_open_text('outbox.recipient', message_id, recipient),
+                    bedside_open_text('outbox.subject', message_id, subject),
+                    bedside_open_text('outbox.body_text', message_id, body_text),
+                    bedside_open_text('outbox.body_html', message_id, body_html),
+                    bedside_open_text('outbox.ics', message_id, ics), ics_method,
                     attempts, created_at
              FROM outbox
              WHERE status = 'pending' AND due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)

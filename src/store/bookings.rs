@@ -1,6 +1,8 @@
 //! Queries on `bookings` and `contacts`.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::crypto::{self, DataKey};
 
 /// A booking with what the pages and API show about it.
 #[derive(Debug, Clone)]
@@ -205,6 +207,8 @@ pub struct ContactRow {
 
 /// Inserts a contact, or updates the one with the same e-mail address
 /// (compared case-insensitively) with the latest name, language and consent.
+/// Name and address are sealed with the data key (see [`crate::crypto`]);
+/// the plain columns stay empty.
 pub fn contact_upsert(
     conn: &Connection,
     name: &str,
@@ -214,20 +218,41 @@ pub fn contact_upsert(
     now: i64,
 ) -> rusqlite::Result<i64> {
     conn.query_row(
-        "INSERT INTO contacts (name, email, email_key, language, consent_at, privacy_version, created_at)
-         VALUES (?1, ?2, lower(?2), ?3, ?4, ?5, ?4)
+        "WITH k (email_key) AS (SELECT bedside_email_key(?2))
+         INSERT INTO contacts (name, email, email_key, name_enc, email_enc, language,
+             consent_at, privacy_version, created_at)
+         SELECT '', '', k.email_key, bedside_seal('contacts.name', k.email_key, ?1),
+             bedside_seal('contacts.email', k.email_key, ?2), ?3, ?4, ?5, ?4
+         FROM k WHERE true
          ON CONFLICT (email_key) DO UPDATE SET
-             name = excluded.name, email = excluded.email, language = excluded.language,
-             consent_at = excluded.consent_at, privacy_version = excluded.privacy_version
+             name = '', email = '', name_enc = excluded.name_enc, email_enc = excluded.email_enc,
+             language = excluded.language, consent_at = excluded.consent_at,
+             privacy_version = excluded.privacy_version
          RETURNING id",
         params![name, email, language, now, privacy_version],
         |r| r.get(0),
     )
 }
 
+/// `SELECT id, name, email <tail>` on contacts, opened with the
+/// connection's key; rows written by raw SQL (tests, an older bedside before
+/// its first start) are read as they are.
+macro_rules! select_contacts {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, \
+                CASE WHEN name_enc IS NULL THEN name \
+                     ELSE bedside_open('contacts.name', email_key, name_enc) END, \
+                CASE WHEN email_enc IS NULL THEN email \
+                     ELSE bedside_open('contacts.email', email_key, email_enc) END ",
+            $tail
+        )
+    };
+}
+
 pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<ContactRow>> {
     conn.query_row(
-        "SELECT id, name, email, language FROM contacts WHERE id = ?1",
+        select_contacts!(", language FROM contacts WHERE id = ?1"),
         [id],
         |r| {
             Ok(ContactRow {
@@ -239,6 +264,66 @@ pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Cont
         },
     )
     .optional()
+}
+
+/// The contact with an e-mail address, looked up by its HMAC under the
+/// connection's key.
+pub fn contact_id_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM contacts WHERE email_key = bedside_email_key(?1)",
+        [email],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Seals every contact still stored in plain text (from before migration 6)
+/// in one transaction; returns how many.
+pub fn seal_plain_contacts(conn: &mut Connection, key: &DataKey) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let plain: Vec<(i64, String, String)> = tx
+        .prepare(
+            "SELECT id, name, email FROM contacts WHERE name_enc IS NULL OR email_enc IS NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, name, email) in &plain {
+        reseal_contact(&tx, key, *id, name, email)?;
+    }
+    tx.commit()?;
+    Ok(plain.len())
+}
+
+/// Writes one contact's name and address sealed under `key`, with the
+/// matching lookup key, and blanks the plain columns.
+pub fn reseal_contact(
+    conn: &Connection,
+    key: &DataKey,
+    id: i64,
+    name: &str,
+    email: &str,
+) -> rusqlite::Result<()> {
+    let crypto = |e| rusqlite::Error::UserFunctionError(Box::new(e));
+    let email_key = key.email_key(email);
+    let name_enc = key
+        .seal(&crypto::context("contacts.name", &email_key), name)
+        .map_err(crypto)?;
+    let email_enc = key
+        .seal(&crypto::context("contacts.email", &email_key), email)
+        .map_err(crypto)?;
+    conn.execute(
+        "UPDATE contacts SET name = '', email = '', email_key = ?2, name_enc = ?3, email_enc = ?4
+         WHERE id = ?1",
+        params![id, email_key, name_enc, email_enc],
+    )?;
+    Ok(())
+}
+
+/// Every contact as (id, name, e-mail), opened with the connection's key.
+pub fn contacts_all(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    conn.prepare(select_contacts!("FROM contacts ORDER BY id"))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
 }
 
 pub fn booking_set_status(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<()> {

@@ -206,6 +206,13 @@ pub const MIGRATIONS: &[&str] = &[
     // check on every contact deleted would read the whole bookings table.
     "CREATE INDEX bookings_contact ON bookings (contact_id);
     CREATE INDEX bookings_end ON bookings (ends_at);",
+    // 6: contacts encrypted at rest. A migration cannot know the data key,
+    // so bedside seals the existing plain rows right after migrating
+    // (`bookings::seal_plain_contacts`): it fills these columns, turns
+    // `email_key` into the HMAC of the address and blanks `name` and `email`
+    // (kept, as '', because SQLite cannot drop their NOT NULL).
+    "ALTER TABLE contacts ADD COLUMN name_enc BLOB;
+    ALTER TABLE contacts ADD COLUMN email_enc BLOB;",
 ];
 
 /// The schema version this binary writes.

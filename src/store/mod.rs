@@ -26,6 +26,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::crypto::{DATA_KEY_FILE, DataKey};
+
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a connection waits for a lock before giving up. Only the
@@ -59,6 +61,8 @@ pub enum StoreError {
     Closed,
     #[error("cannot start the database writer thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -71,6 +75,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    key: DataKey,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -80,7 +85,11 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     ///
     /// Blocking: call it before serving, or on the blocking pool.
+    /// The data key (`data-key` next to the database, generated on first
+    /// start) seals contacts; plain rows left by an older bedside are sealed
+    /// here.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let key = data_key_for(path)?;
         let conn = open_for_command(path)?;
 
         let (tx, rx) = mpsc::channel::<WriteJob>();
@@ -91,6 +100,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                key,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
@@ -101,6 +111,11 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The key that seals personal data in this database.
+    pub fn data_key(&self) -> &DataKey {
+        &self.inner.key
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer thread and
@@ -143,7 +158,7 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let conn = match lock(&inner.readers).pop() {
                 Some(c) => c,
-                None => open_reader(&inner.path)?,
+                None => open_reader(&inner.path, Some(&inner.key))?,
             };
             let result = f(&conn);
             let mut idle = lock(&inner.readers);
@@ -215,13 +230,35 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+/// `key` is `None` only where no personal data is read (`bedside check`).
+fn open_reader(path: &Path, key: Option<&DataKey>) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
+    if let Some(key) = key {
+        crate::crypto::register(&conn, key)?;
+    }
     Ok(conn)
+}
+
+/// The data key kept next to the database file, created on first use.
+pub fn data_key_for(path: &Path) -> Result<DataKey, StoreError> {
+    Ok(DataKey::load_or_create(&key_dir(path))?)
+}
+
+/// The directory of the data key: the database's directory.
+pub fn key_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The data key file of the database at `path`.
+pub fn key_path(path: &Path) -> PathBuf {
+    key_dir(path).join(DATA_KEY_FILE)
 }
 
 /// A connection for one-shot commands (the CLI): configured like the
@@ -238,6 +275,12 @@ pub fn open_for_command(path: &Path) -> Result<Connection, StoreError> {
     if applied > 0 {
         tracing::info!(applied, version = SCHEMA_VERSION, "database migrated");
     }
+    let key = data_key_for(path)?;
+    crate::crypto::register(&conn, &key)?;
+    let sealed = bookings::seal_plain_contacts(&mut conn, &key)?;
+    if sealed > 0 {
+        tracing::info!(sealed, "contacts encrypted with the data key");
+    }
     Ok(conn)
 }
 
@@ -252,7 +295,7 @@ pub struct Inspection {
 
 /// Opens the database read-only and reports its version and health.
 pub fn inspect(path: &Path) -> Result<Inspection, StoreError> {
-    let conn = open_reader(path)?;
+    let conn = open_reader(path, None)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew {

@@ -169,6 +169,20 @@ pub fn open_db(data_dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(data_dir.join("bedside.db")).unwrap()
 }
 
+/// Opens the database file with the data key, as bedside does: SQL can
+/// then use `bedside_open`, `bedside_seal` and `bedside_email_key`.
+pub fn open_db_keyed(data_dir: &Path) -> rusqlite::Connection {
+    let conn = open_db(data_dir);
+    let key = bedside::crypto::DataKey::load_or_create(data_dir).unwrap();
+    bedside::crypto::register(&conn, &key).unwrap();
+    conn
+}
+
+/// Every contact as (id, name, e-mail), decrypted.
+pub fn contacts(data_dir: &Path) -> Vec<(i64, String, String)> {
+    bedside::store::bookings::contacts_all(&open_db_keyed(data_dir)).unwrap()
+}
+
 /// A ward set up the way `bedside unit/tablet/patient add` does it, written
 /// straight into the database file before (or while) the server runs.
 pub struct Ward {

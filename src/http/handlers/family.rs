@@ -461,13 +461,13 @@ pub async fn visit_calendar(state: &State, request: &Request, code: &str) -> Res
     Ok(response)
 }
 
-/// `GET /privacy`: a placeholder until the retention work writes the
-/// statement from the live configuration.
-pub async fn privacy_show(_state: &State, request: &Request) -> Result<Response> {
+/// `GET /privacy`: the privacy statement written from the running
+/// configuration (its retention times, contact and version), in the
+/// browser's language.
+pub async fn privacy_show(state: &State, request: &Request) -> Result<Response> {
     let lang = Lang::of_browser(request.headers());
-    let t = lang.text();
     pages::render(
         http::StatusCode::OK,
-        &MessagePage::new(lang, t.privacy_heading, &[t.privacy_body]),
+        &pages::PrivacyPage::new(&state.config, lang),
     )
 }

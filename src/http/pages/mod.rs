@@ -214,6 +214,31 @@ impl MessagePage {
     }
 }
 
+/// `/privacy`: the statement written from the running configuration.
+#[derive(Template)]
+#[template(path = "privacy.html")]
+pub struct PrivacyPage {
+    pub lang: &'static str,
+    pub t: &'static Text,
+    pub statement: crate::privacy::Statement,
+    /// "Version 1a2b3c4d5e6f of this statement."
+    pub version_line: String,
+}
+
+impl PrivacyPage {
+    pub fn new(config: &crate::config::Config, lang: Lang) -> PrivacyPage {
+        PrivacyPage {
+            lang: lang.code(),
+            t: lang.text(),
+            statement: crate::privacy::statement(config, lang),
+            version_line: fill(
+                lang.text().privacy_version_fmt,
+                &[&crate::privacy::privacy_version(config)],
+            ),
+        }
+    }
+}
+
 /// What every staff page's navigation bar needs.
 pub struct Nav {
     pub name: String,
