@@ -54,6 +54,9 @@ pub struct State {
     pub security_headers: http::response::SecurityHeaders,
     /// Composes mail into the outbox; the sender hands it over.
     pub mailer: Arc<mail::Mailer>,
+    /// The version of the privacy statement this configuration produces,
+    /// recorded with every family's consent.
+    pub privacy_version: String,
     /// Whether a purge is running, and since when the server is up.
     pub purge: retention::Monitor,
 }
@@ -163,6 +166,7 @@ pub async fn run_with_clock(
     let state = Arc::new(State {
         security_headers: http::response::SecurityHeaders::new(&config),
         mailer: Arc::new(mailer),
+        privacy_version: privacy::privacy_version(&config),
         config,
         data_key: store.data_key().clone(),
         store: store.clone(),

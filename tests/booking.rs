@@ -175,6 +175,14 @@ async fn the_visit_link_waits_then_joins_with_a_token_for_that_room_then_ends() 
     let server = TestServer::start_at(dir.path(), clock.clone()).await;
     let code = booked_visit(&server, &ward.invite).await;
 
+    // The consent recorded is the version of the statement /privacy shows.
+    let recorded: String = open_db(dir.path())
+        .query_row("SELECT privacy_version FROM contacts", [], |r| r.get(0))
+        .unwrap();
+    let (_, _, privacy) = server.get("/privacy").await;
+    let shown = privacy.split("id=\"version\"").nth(1).unwrap();
+    assert_eq!(recorded.len(), 12, "{recorded}");
+    assert!(shown.contains(&recorded), "{recorded} not in {shown}");
     // The confirmation: time, link, calendar entry, how to cancel.
     let (status, _, page) = server.get(&format!("/v/{code}/booked")).await;
     assert_eq!(status, StatusCode::OK);

@@ -63,6 +63,7 @@ fn book(dir: &Path, patient_id: i64, start: &str) -> Booked {
         email: "anna@example.org".into(),
         language: "en".into(),
         consent: true,
+        privacy_version: "test".into(),
     };
     booking::book(
         &conn,

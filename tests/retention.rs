@@ -52,6 +52,7 @@ fn book(dir: &Path, patient_id: i64, slot: &str, name: &str, email: &str) -> (i6
             email: email.into(),
             language: "en".into(),
             consent: true,
+            privacy_version: "test".into(),
         },
         at(MORNING),
         &ring::rand::SystemRandom::new(),

@@ -36,6 +36,7 @@ fn book(dir: &std::path::Path, patient_id: i64, name: &str, email: &str) -> (i64
             email: email.into(),
             language: "en".into(),
             consent: true,
+            privacy_version: "test".into(),
         },
         at(MORNING),
         &ring::rand::SystemRandom::new(),

@@ -70,6 +70,7 @@ async fn a_nurse_logs_in_sees_her_ward_and_opens_the_meeting() {
                 ),
                 language: "en".into(),
                 consent: true,
+                privacy_version: "test".into(),
             },
             at("2026-11-23T08:00:00Z"),
             &ring::rand::SystemRandom::new(),

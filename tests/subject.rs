@@ -38,6 +38,7 @@ fn book(dir: &Path, patient_id: i64, slot: &str, (name, email): (&str, &str)) ->
             email: email.into(),
             language: "en".into(),
             consent: true,
+            privacy_version: "test".into(),
         },
         at(MORNING),
         &ring::rand::SystemRandom::new(),

@@ -16,10 +16,6 @@ use crate::store::bookings::{self as q, BookingRow, ContactRow, NewBookingRow};
 use crate::store::patients::PatientRow;
 use crate::store::units as uq;
 
-/// The version of the privacy statement a family accepts when booking.
-/// Change it whenever the statement's substance changes.
-pub const PRIVACY_VERSION: &str = "2026-11";
-
 /// The longest e-mail address SMTP can carry (RFC 5321 §4.5.3.1: 254 in a path).
 const MAX_EMAIL: usize = 254;
 
@@ -32,6 +28,9 @@ pub struct BookingRequest {
     pub email: String,
     pub language: String,
     pub consent: bool,
+    /// The version of the privacy statement shown when consenting
+    /// (`crate::privacy::privacy_version`), recorded with the contact.
+    pub privacy_version: String,
 }
 
 /// A booking just made. The visit code is shown this once; only its hash is kept.
@@ -237,7 +236,14 @@ pub fn book(
         .unwrap_or_default();
 
     let now_s = now.as_second();
-    let contact_id = q::contact_upsert(conn, &name, &email, lang.code(), PRIVACY_VERSION, now_s)?;
+    let contact_id = q::contact_upsert(
+        conn,
+        &name,
+        &email,
+        lang.code(),
+        &req.privacy_version,
+        now_s,
+    )?;
     let room =
         RoomName::generate(rng).map_err(|_| DomainError::Conflict("no randomness".into()))?;
     let visit = Code::generate(rng);

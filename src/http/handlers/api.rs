@@ -285,6 +285,7 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
         email: input.email,
         language: input.language,
         consent: input.consent,
+        privacy_version: state.privacy_version.clone(),
     };
     let patient_id = input.patient_id;
     let booked = state

@@ -136,6 +136,7 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         email: entered.email.clone(),
         language: entered.language.clone(),
         consent: entered.consent,
+        privacy_version: state.privacy_version.clone(),
     };
     let mut errors: Vec<_> = booking::problems(&req)
         .into_iter()
