@@ -24,9 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bedside::clock::FixedClock;
-use bedside::domain::booking::{self, Booked, BookingRequest};
+use bedside::domain::booking::{self, Booked};
 use bedside::domain::codes::Code;
-use bedside::domain::unit;
 use bytes::Bytes;
 use common::{at, config_for, open_db, seed_ward};
 use data_encoding::BASE64URL_NOPAD;
@@ -455,29 +454,14 @@ fn link_tablet(dir: &Path, label: &str) -> String {
 
 /// Books the slot at `start` for the patient, as a family named Anna.
 fn book(dir: &Path, patient_id: i64, start: &str) -> Booked {
-    let conn = bedside::store::open_for_command(&dir.join("bedside.db")).unwrap();
-    let patient = bedside::store::patients::patient_by_id(&conn, patient_id)
-        .unwrap()
-        .unwrap();
-    let unit = unit::by_id(&conn, patient.unit_id).unwrap();
-    let req = BookingRequest {
-        slot_start: at(start).as_second(),
-        name: "Anna Example".into(),
-        email: "anna@example.org".into(),
-        language: "en".into(),
-        consent: true,
-        privacy_version: "test".into(),
-    };
-    booking::book(
-        &conn,
-        &patient,
-        &unit,
-        &req,
-        at(MONDAY_MORNING),
-        &ring::rand::SystemRandom::new(),
-        None,
+    common::seed_booking(
+        dir,
+        patient_id,
+        start,
+        ("Anna Example", "anna@example.org"),
+        MONDAY_MORNING,
+        false,
     )
-    .unwrap()
 }
 
 /// Checks the signature with the server's secret and returns the claims.

@@ -14,7 +14,6 @@ use std::time::Duration;
 use bedside::clock::FixedClock;
 use bedside::config::Config;
 use bedside::domain::audit::Actor;
-use bedside::domain::notify::Notifier;
 use bedside::domain::{booking, patient};
 use bedside::retention::{self, Counts, Cutoffs, PurgeError, Report};
 use bedside::store::Store;
@@ -38,27 +37,7 @@ const BOOKING_KEEP: i64 = 14 * DAY;
 /// so the booking has its outbox rows (confirmation and reminder) like
 /// one made through the pages. Returns (booking id, visit code, end).
 fn book(dir: &Path, patient_id: i64, slot: &str, name: &str, email: &str) -> (i64, String, i64) {
-    let config = config_for(dir, &[]);
-    let mailer = bedside::mail::Mailer::new(&config).unwrap();
-    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
-    let (p, u) = patient::active_by_id(&conn, patient_id).unwrap();
-    let booked = booking::book(
-        &conn,
-        &p,
-        &u,
-        &booking::BookingRequest {
-            slot_start: at(slot).as_second(),
-            name: name.into(),
-            email: email.into(),
-            language: "en".into(),
-            consent: true,
-            privacy_version: "test".into(),
-        },
-        at(MORNING),
-        &ring::rand::SystemRandom::new(),
-        Some(&mailer as &dyn Notifier),
-    )
-    .unwrap();
+    let booked = common::seed_booking(dir, patient_id, slot, (name, email), MORNING, true);
     (
         booked.id,
         booked.visit.expose().to_string(),

@@ -23,26 +23,7 @@ const SLOT: &str = "2026-11-23T13:00:00Z";
 /// Books the 14:00 slot for a seeded patient, straight through the domain.
 /// Returns (booking id, visit code).
 fn book(dir: &std::path::Path, patient_id: i64, name: &str, email: &str) -> (i64, String) {
-    use bedside::domain::{booking, patient};
-    let conn = bedside::store::open_for_command(&dir.join("bedside.db")).unwrap();
-    let (p, u) = patient::active_by_id(&conn, patient_id).unwrap();
-    let booked = booking::book(
-        &conn,
-        &p,
-        &u,
-        &booking::BookingRequest {
-            slot_start: at(SLOT).as_second(),
-            name: name.into(),
-            email: email.into(),
-            language: "en".into(),
-            consent: true,
-            privacy_version: "test".into(),
-        },
-        at(MORNING),
-        &ring::rand::SystemRandom::new(),
-        None,
-    )
-    .unwrap();
+    let booked = common::seed_booking(dir, patient_id, SLOT, (name, email), MORNING, false);
     (booked.id, booked.visit.expose().to_string())
 }
 

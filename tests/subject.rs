@@ -7,9 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use bedside::domain::notify::Notifier;
-use bedside::domain::{booking, patient};
-use common::{at, config_for, open_db, seed_unit};
+use common::{open_db, seed_unit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bedside");
 /// Monday 23 November 2026, 09:00 in Amsterdam: when families book.
@@ -24,28 +22,7 @@ const BERT: (&str, &str) = ("Bert Bystander-0e4f", "bert-0e4f@example.org");
 
 /// Books through the domain with the real mailer, so there is mail too.
 fn book(dir: &Path, patient_id: i64, slot: &str, (name, email): (&str, &str)) -> i64 {
-    let config = config_for(dir, &[]);
-    let mailer = bedside::mail::Mailer::new(&config).unwrap();
-    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
-    let (p, u) = patient::active_by_id(&conn, patient_id).unwrap();
-    booking::book(
-        &conn,
-        &p,
-        &u,
-        &booking::BookingRequest {
-            slot_start: at(slot).as_second(),
-            name: name.into(),
-            email: email.into(),
-            language: "en".into(),
-            consent: true,
-            privacy_version: "test".into(),
-        },
-        at(MORNING),
-        &ring::rand::SystemRandom::new(),
-        Some(&mailer as &dyn Notifier),
-    )
-    .unwrap()
-    .id
+    common::seed_booking(dir, patient_id, slot, (name, email), MORNING, true).id
 }
 
 fn bedside(dir: &Path, args: &[&str]) -> Output {

@@ -362,3 +362,38 @@ impl TestServer {
         .await
     }
 }
+
+/// Books `slot` for a seeded patient straight through the domain, as the
+/// family `(name, email)` would, at `now`. With `with_mail` the real mailer
+/// writes the booking's outbox rows, as a booking through the pages does.
+pub fn seed_booking(
+    data_dir: &Path,
+    patient_id: i64,
+    slot: &str,
+    (name, email): (&str, &str),
+    now: &str,
+    with_mail: bool,
+) -> bedside::domain::booking::Booked {
+    use bedside::domain::{booking, notify::Notifier, patient};
+    let config = config_for(data_dir, &[]);
+    let mailer = bedside::mail::Mailer::new(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let (p, u) = patient::active_by_id(&conn, patient_id).unwrap();
+    booking::book(
+        &conn,
+        &p,
+        &u,
+        &booking::BookingRequest {
+            slot_start: at(slot).as_second(),
+            name: name.into(),
+            email: email.into(),
+            language: "en".into(),
+            consent: true,
+            privacy_version: "test".into(),
+        },
+        at(now),
+        &ring::rand::SystemRandom::new(),
+        with_mail.then_some(&mailer as &dyn Notifier),
+    )
+    .unwrap()
+}
