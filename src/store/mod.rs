@@ -3,12 +3,20 @@
 //! SQLite has exactly one writer at a time. Instead of many connections that
 //! race for the write lock (and sleep in the busy handler while readers
 //! starve), every write goes to one dedicated thread that owns the only
-//! writing connection and runs each job in a `BEGIN IMMEDIATE` transaction.
-//! Reads run on a small set of read-only connections on tokio's blocking
-//! pool. No rusqlite call ever runs on an async worker thread.
+//! writing connection. Reads run on a small set of read-only connections on
+//! tokio's blocking pool. No rusqlite call ever runs on an async worker
+//! thread.
 //!
 //! Durability: WAL with `synchronous=FULL`, so a write acknowledged is a
 //! write kept, even across a power cut.
+//!
+//! Group commit: an fsync costs far more than a booking's few statements, so
+//! the writer takes every job already waiting (up to [`MAX_GROUP`]) and runs
+//! them in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint.
+//! A job that fails rolls back to its savepoint and leaves the others alone.
+//! Nobody hears "done" before the `COMMIT` (and its fsync) returned; if the
+//! commit fails, every job in the group hears the error, and none of them is
+//! stored. Under no load a group is one job, exactly as before.
 
 pub mod apikeys;
 pub mod bookings;
@@ -65,7 +73,22 @@ pub enum StoreError {
     Crypto(#[from] crate::crypto::CryptoError),
 }
 
-type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Most jobs one transaction (and one fsync) carries.
+pub const MAX_GROUP: usize = 256;
+
+/// Delivers a job's outcome once its group's commit is known.
+type Completion = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+
+/// A job's work: given the group's transaction (or the error that kept the
+/// group from getting one), it returns how to tell its caller the outcome.
+type TxJob = Box<dyn FnOnce(Result<&Transaction, &rusqlite::Error>) -> Completion + Send>;
+
+enum WriteJob {
+    /// Runs inside the group's transaction, in its own savepoint.
+    Tx(TxJob),
+    /// Runs on the connection outside any transaction (checkpoints).
+    Raw(Box<dyn FnOnce(&mut Connection) + Send>),
+}
 
 /// A handle to the database, cheap to clone.
 #[derive(Clone)]
@@ -126,16 +149,21 @@ impl Store {
         T: Send + 'static,
         E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
     {
-        let (done, result) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| {
-            let outcome = (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = f(&tx)?;
-                tx.commit()?;
-                Ok(value)
-            })();
-            let _ = done.send(outcome);
-        });
+        let (done, result) = oneshot::channel::<Result<T, E>>();
+        let job = WriteJob::Tx(Box::new(move |tx| {
+            let value = match tx {
+                Ok(tx) => in_savepoint(tx, f),
+                Err(e) => Err(copy_error(e).into()),
+            };
+            Box::new(move |committed: Result<(), &rusqlite::Error>| {
+                let outcome = match (value, committed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(copy_error(e).into()),
+                };
+                let _ = done.send(outcome);
+            })
+        }));
         {
             let writer = lock(&self.inner.writer);
             writer
@@ -179,12 +207,12 @@ impl Store {
     /// checkpoint finishes the job.
     pub async fn checkpoint(&self) -> Result<bool, StoreError> {
         let (done, result) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| {
+        let job = WriteJob::Raw(Box::new(move |conn| {
             let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 r.get::<_, i64>(0)
             });
             let _ = done.send(outcome);
-        });
+        }));
         lock(&self.inner.writer)
             .as_ref()
             .ok_or(StoreError::Closed)?
@@ -209,15 +237,116 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `f` inside a savepoint of `tx`: its changes stay when it succeeds,
+/// and are undone (leaving the rest of the group's) when it fails.
+fn in_savepoint<T, E, F>(tx: &Transaction, f: F) -> Result<T, E>
+where
+    F: FnOnce(&Transaction) -> Result<T, E>,
+    E: From<rusqlite::Error>,
+{
+    tx.execute_batch("SAVEPOINT job")?;
+    match f(tx) {
+        Ok(value) => {
+            tx.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(e) => {
+            // If SQLite already rolled the whole transaction back (an I/O
+            // error, a full disk), there is no savepoint left; the group
+            // notices that and fails as a whole.
+            let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(e)
+        }
+    }
+}
+
+/// `rusqlite::Error` is not `Clone`; one commit failure is told to every job
+/// of the group, keeping SQLite's error code.
+fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
 fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
-    while let Ok(job) = jobs.recv() {
-        job(&mut conn);
+    let mut group: Vec<TxJob> = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                WriteJob::Tx(f) => group.push(f),
+                WriteJob::Raw(f) => {
+                    run_group(&mut conn, std::mem::take(&mut group));
+                    f(&mut conn);
+                }
+            }
+            if group.len() < MAX_GROUP {
+                next = jobs.try_recv().ok();
+            }
+        }
+        run_group(&mut conn, std::mem::take(&mut group));
     }
     // All senders are gone: the server is shutting down. Fold the WAL back
     // into the database so the file on disk is complete on its own.
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL is replayed at next start");
     }
+}
+
+/// Runs a group of jobs in one transaction and tells each its outcome after
+/// the commit.
+fn run_group(conn: &mut Connection, group: Vec<TxJob>) {
+    if group.is_empty() {
+        return;
+    }
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Each job needs a transaction to run in; none could be had.
+            for f in group {
+                fail_unrun(f, &e);
+            }
+            return;
+        }
+    };
+    let mut done: Vec<Completion> = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
+    let mut lost: Option<rusqlite::Error> = None;
+    for f in jobs.by_ref() {
+        done.push(f(Ok(&tx)));
+        if tx.is_autocommit() {
+            // SQLite rolled the transaction back on its own (I/O error, disk
+            // full): whatever the group wrote is gone.
+            lost = Some(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("the transaction was rolled back by the database".into()),
+            ));
+            break;
+        }
+    }
+    let committed = match lost {
+        Some(e) => Err(e),
+        None => tx.commit(),
+    };
+    if let Err(e) = &committed {
+        for f in jobs {
+            fail_unrun(f, e);
+        }
+    }
+    for complete in done {
+        complete(committed.as_ref().map(|_| ()));
+    }
+}
+
+/// Tells a job that never ran that it failed, without running its work.
+fn fail_unrun(f: TxJob, e: &rusqlite::Error) {
+    f(Err(e))(Err(e));
 }
 
 /// The settings every connection needs. `secure_delete` makes deleted
@@ -341,6 +470,64 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(keys, ["a"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_jobs_fail_alone_and_succeed_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|tx| {
+                Ok::<_, StoreError>(tx.execute("INSERT INTO meta VALUES ('taken', '0')", [])?)
+            })
+            .await
+            .unwrap();
+        // Many writers at once, so the writer finds several jobs waiting and
+        // groups them; every third job writes a row and then fails.
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .write(move |tx| {
+                        tx.execute("INSERT INTO meta VALUES (?1, 'x')", [format!("k{i}")])?;
+                        if i % 3 == 0 {
+                            tx.execute("INSERT INTO meta VALUES ('taken', 'dup')", [])?;
+                        }
+                        Ok::<_, StoreError>(i)
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    assert_ne!(i % 3, 0);
+                    ok += 1;
+                }
+                Err(_) => assert_eq!(i % 3, 0, "job {i} failed"),
+            }
+        }
+        assert_eq!(ok, 200);
+        let keys: Vec<String> = store
+            .read(|c| {
+                let mut st = c.prepare("SELECT key FROM meta WHERE key LIKE 'k%'")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.len(),
+            200,
+            "a failed job's first insert must be undone, the others kept"
+        );
+        assert!(
+            keys.iter()
+                .all(|k| k[1..].parse::<usize>().unwrap() % 3 != 0)
+        );
     }
 
     #[tokio::test]
