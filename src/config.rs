@@ -127,7 +127,18 @@ pub const KEYS: &[KeySpec] = &[
         default: Some("\"HS256\""),
         example: None,
         doc: "Token signature algorithm; must equal Prosody's (docker-jitsi-meet: JWT_SIGN_TYPE). \
-              HS256, HS384 or HS512.",
+              HS256, HS384 or HS512 sign with app_secret_file; RS256, RS384 or RS512 (public-key \
+              \"ASAP\" mode) sign with the current key in key_dir, and Prosody fetches the public \
+              key from <server.public_url>/asap (JWT_ASAP_KEYSERVER).",
+    },
+    KeySpec {
+        key: "jitsi.key_dir",
+        env: "BEDSIDE_JITSI_KEY_DIR",
+        default: Some("\"<data_dir>/jitsi-keys\""),
+        example: None,
+        doc: "RS* only: the directory of RSA signing keys (`bedside keys generate` adds one and \
+              makes it current; the first start creates one). The private key of the current key \
+              only; public keys of retired keys stay until every token they signed has expired.",
     },
     KeySpec {
         key: "smtp.host",
@@ -298,6 +309,16 @@ pub const KEYS: &[KeySpec] = &[
               a minute of the next start.",
     },
     KeySpec {
+        key: "retention.vacuum_schedule",
+        env: "BEDSIDE_RETENTION_VACUUM_SCHEDULE",
+        default: Some("\"\""),
+        example: None,
+        doc: "When to rebuild the database file with VACUUM so it shrinks after purges, in UTC, \
+              as six cron fields like purge_schedule, e.g. \"0 30 3 * * Sun\" (Sundays 03:30). \
+              At most once an hour; never during a purge. Empty: never (secure_delete already \
+              overwrites deleted data; VACUUM only gives the space back).",
+    },
+    KeySpec {
         key: "privacy.contact",
         env: "BEDSIDE_PRIVACY_CONTACT",
         default: Some("\"\""),
@@ -315,6 +336,9 @@ pub const OTHER_ENV: &[&str] = &["BEDSIDE_CONFIG", "BEDSIDE_LOG", "BEDSIDE_LOG_F
 pub const DB_FILE: &str = "bedside.db";
 /// The name of the generated secret file inside `server.data_dir`.
 pub const SECRET_FILE: &str = "jitsi-app-secret";
+
+/// The RS* key directory in the data directory, unless configured.
+pub const KEY_DIR: &str = "jitsi-keys";
 
 /// The checked configuration.
 #[derive(Debug, Clone)]
@@ -346,6 +370,8 @@ pub struct RetentionConfig {
     /// The longest gap between two runs of the schedule: "one interval" when
     /// deciding whether a purge is overdue.
     pub purge_interval: Duration,
+    /// When `VACUUM` runs (six cron fields, UTC); `None`: never.
+    pub vacuum_schedule: Option<String>,
 }
 
 impl RetentionConfig {
@@ -442,6 +468,8 @@ pub struct JitsiConfig {
     /// True when `app_secret_file` was not configured: bedside may then create it.
     pub app_secret_generated: bool,
     pub algorithm: Algorithm,
+    /// RS* signing keys (see `jitsi::keyring`).
+    pub key_dir: PathBuf,
 }
 
 /// The token signature algorithms bedside can mint with.
@@ -450,22 +478,34 @@ pub enum Algorithm {
     HS256,
     HS384,
     HS512,
+    RS256,
+    RS384,
+    RS512,
 }
 
 impl Algorithm {
     /// The shortest key RFC 7518 §3.2 allows: at least the hash output size.
     pub fn min_secret_len(self) -> usize {
         match self {
-            Algorithm::HS256 => 32,
-            Algorithm::HS384 => 48,
-            Algorithm::HS512 => 64,
+            Algorithm::HS256 | Algorithm::RS256 => 32,
+            Algorithm::HS384 | Algorithm::RS384 => 48,
+            Algorithm::HS512 | Algorithm::RS512 => 64,
         }
+    }
+
+    /// Public-key ("ASAP") mode: signed with an RSA key, checked by Prosody
+    /// with the public key it fetches from bedside.
+    pub fn is_public_key(self) -> bool {
+        matches!(self, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::HS256 => "HS256",
             Algorithm::HS384 => "HS384",
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
             Algorithm::HS512 => "HS512",
         }
     }
@@ -775,6 +815,10 @@ fn check(raw: &mut Raw) -> Option<Config> {
         }
         None => (data_dir.join(SECRET_FILE), true),
     };
+    let key_dir = match raw.get("jitsi.key_dir") {
+        Some(v) if !v.trim().is_empty() => PathBuf::from(v),
+        _ => data_dir.join(KEY_DIR),
+    };
 
     Some(Config {
         server: ServerConfig {
@@ -793,6 +837,7 @@ fn check(raw: &mut Raw) -> Option<Config> {
             app_secret_file,
             app_secret_generated,
             algorithm: algorithm?,
+            key_dir,
         },
         staff: StaffConfig {
             session_idle: session_idle?,
@@ -822,6 +867,7 @@ fn check_retention(raw: &mut Raw) -> Option<RetentionConfig> {
         })
     });
     let schedule = raw.take("retention.purge_schedule", parse_schedule);
+    let vacuum_schedule = raw.take("retention.vacuum_schedule", parse_vacuum_schedule);
     let (purge_schedule, purge_interval) = schedule?;
     Some(RetentionConfig {
         booking_days: booking?,
@@ -830,7 +876,48 @@ fn check_retention(raw: &mut Raw) -> Option<RetentionConfig> {
         audit_days: audit?,
         purge_schedule,
         purge_interval,
+        vacuum_schedule: vacuum_schedule?,
     })
+}
+
+/// Checks a vacuum schedule like a purge schedule (six fields, as
+/// tokio-cron-scheduler reads them), but any gap is allowed as long as it
+/// runs at most once an hour: `VACUUM` rewrites the whole file. Empty is off.
+pub fn parse_vacuum_schedule(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let example = "write e.g. \"0 30 3 * * Sun\" (Sundays 03:30 UTC), or \"\" for never";
+    if v.split_whitespace().count() != 6 {
+        return Err(format!(
+            "'{v}' is not six cron fields (second minute hour day-of-month month day-of-week); \
+             {example}"
+        ));
+    }
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(v)
+        .map_err(|e| format!("'{v}' is not a cron schedule ({e}); {example}"))?;
+    let start =
+        chrono::DateTime::from_timestamp(jiff::Timestamp::now().as_second(), 0).unwrap_or_default();
+    let runs: Vec<i64> = cron
+        .iter_after(start)
+        .take(SCHEDULE_SAMPLE)
+        .map(|t| t.timestamp())
+        .collect();
+    if runs.is_empty() {
+        return Err(format!("'{v}' never runs (again); {example}"));
+    }
+    if runs.windows(2).any(|w| w[1] - w[0] < 3600) {
+        return Err(format!(
+            "'{v}' runs more than once an hour; VACUUM rewrites the whole database, so run it \
+             rarely; {example}"
+        ));
+    }
+    Ok(Some(v.to_string()))
 }
 
 /// How many runs of a schedule are looked at to find its interval: enough
@@ -1183,13 +1270,13 @@ fn parse_algorithm(v: &str) -> Result<Algorithm, String> {
         "HS256" => Ok(Algorithm::HS256),
         "HS384" => Ok(Algorithm::HS384),
         "HS512" => Ok(Algorithm::HS512),
-        "RS256" | "RS384" | "RS512" => Err(format!(
-            "'{v}' (public-key tokens) is not supported yet; use HS256, HS384 or HS512 with \
-             a shared secret"
-        )),
+        "RS256" => Ok(Algorithm::RS256),
+        "RS384" => Ok(Algorithm::RS384),
+        "RS512" => Ok(Algorithm::RS512),
         _ => Err(format!(
             "'{v}' is not an algorithm Prosody accepts for bedside; use HS256, HS384 or HS512 \
-             (upper case), the same as JWT_SIGN_TYPE"
+             (shared secret) or RS256, RS384 or RS512 (public key), upper case, the same as \
+             JWT_SIGN_TYPE"
         )),
     }
 }
@@ -1308,7 +1395,7 @@ mod tests {
 
     #[test]
     fn every_key_has_an_environment_variable_that_sets_it() {
-        let paths = ["server.data_dir", "jitsi.app_secret_file"];
+        let paths = ["server.data_dir", "jitsi.app_secret_file", "jitsi.key_dir"];
         for k in KEYS.iter().filter(|k| !paths.contains(&k.key)) {
             assert!(k.env.starts_with("BEDSIDE_"), "{}", k.key);
             let c = Config::load(None, &env(&[(k.env, " bad\tvalue ")]));
@@ -1408,10 +1495,13 @@ mod tests {
     }
 
     #[test]
-    fn public_key_algorithms_are_refused_with_a_reason() {
-        let p = problems("[jitsi]\nalgorithm = \"RS256\"\n", &[]);
-        assert_eq!(p[0].key, "jitsi.algorithm");
-        assert!(p[0].message.contains("not supported yet"), "{}", p[0]);
+    fn public_key_algorithms_use_the_key_directory() {
+        let c = load_toml("[jitsi]\nalgorithm = \"RS256\"\n", &[]).unwrap();
+        assert_eq!(c.jitsi.algorithm, Algorithm::RS256);
+        assert!(c.jitsi.algorithm.is_public_key());
+        assert!(c.jitsi.key_dir.ends_with(KEY_DIR));
+        let p = problems("[jitsi]\nalgorithm = \"ES256\"\n", &[]);
+        assert!(p[0].message.contains("RS256"), "{}", p[0]);
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod jitsi;
+pub mod lock;
 pub mod mail;
+pub mod metrics;
 pub mod privacy;
 pub mod retention;
 pub mod store;
@@ -48,8 +50,8 @@ pub struct State {
     pub throttle: http::throttle::Throttle,
     /// Limits failed staff logins per client address.
     pub login_throttle: http::throttle::Throttle,
-    /// Failed staff logins since start, for monitoring.
-    pub failed_logins: std::sync::atomic::AtomicU64,
+    /// Counters for `/metrics` (failed staff logins among them).
+    pub metrics: metrics::Metrics,
     /// The headers every response carries.
     pub security_headers: http::response::SecurityHeaders,
     /// Composes mail into the outbox; the sender hands it over.
@@ -74,12 +76,16 @@ pub enum StartError {
     },
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Keys(#[from] jitsi::LoadError),
     #[error("server.data_dir: {0}")]
     Store(#[from] StoreError),
     #[error("startup was interrupted")]
     Interrupted,
     #[error("{0}")]
     Mail(String),
+    #[error(transparent)]
+    Locked(#[from] lock::LockError),
 }
 
 /// Creates the data directory, the secret (first start only) and the
@@ -87,8 +93,7 @@ pub enum StartError {
 pub fn prepare(config: &Config) -> Result<(Store, Minter, Vec<u8>, mail::Mailer), StartError> {
     create_data_dir(config)?;
     let mailer = mail::Mailer::new(config).map_err(StartError::Mail)?;
-    let secret = keys::load(&config.jitsi, true)?;
-    let minter = Minter::new(&config.jitsi, &secret);
+    let minter = Minter::load(&config.jitsi, true)?;
     let form_key = keys::load_form_key(&config.server.data_dir)?;
     let store = Store::open(&config.db_path())?;
     Ok((store, minter, form_key, mailer))
@@ -142,11 +147,17 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
 ) -> Result<(), StartError> {
-    let prepared = {
+    let (data_lock, prepared) = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || prepare(&config))
-            .await
-            .map_err(|_| StartError::Interrupted)??
+        tokio::task::spawn_blocking(move || {
+            // Held until the server stops: `keys rotate-data-key` refuses
+            // to run meanwhile.
+            create_data_dir(&config)?;
+            let data_lock = lock::DataLock::server(&config.db_path())?;
+            Ok::<_, StartError>((data_lock, prepare(&config)?))
+        })
+        .await
+        .map_err(|_| StartError::Interrupted)??
     };
     let (store, minter, form_key, mailer) = prepared;
     let data_dir = std::fs::canonicalize(&config.server.data_dir)
@@ -167,6 +178,7 @@ pub async fn run_with_clock(
         security_headers: http::response::SecurityHeaders::new(&config),
         mailer: Arc::new(mailer),
         privacy_version: privacy::privacy_version(&config),
+        metrics: metrics::Metrics::new(config.retention.purge_interval),
         config,
         data_key: store.data_key().clone(),
         store: store.clone(),
@@ -175,7 +187,6 @@ pub async fn run_with_clock(
         rng,
         throttle: http::throttle::Throttle::default(),
         login_throttle: http::throttle::Throttle::default(),
-        failed_logins: std::sync::atomic::AtomicU64::new(0),
         purge: retention::Monitor::new(clock.now()),
         clock,
     });
@@ -193,6 +204,7 @@ pub async fn run_with_clock(
     .await;
     // Let queued writes finish and checkpoint the WAL before returning.
     let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    drop(data_lock);
     tracing::info!("bedside stopped");
     Ok(())
 }

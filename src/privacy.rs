@@ -97,6 +97,7 @@ pub fn statement(config: &Config, lang: Lang) -> Statement {
                     fill(t.privacy_keep_bookings_fmt, &[&days(r.booking_days)]),
                     t.privacy_keep_family.into(),
                     fill(t.privacy_keep_patients_fmt, &[&days(r.patient_days)]),
+                    fill(t.privacy_keep_meetings_fmt, &[&days(r.booking_days)]),
                     fill(t.privacy_keep_mail_fmt, &[&days(r.mail_days)]),
                     fill(t.privacy_keep_audit_fmt, &[&days(r.audit_days)]),
                     fill(
@@ -150,8 +151,11 @@ pub fn record(config: &Config) -> String {
             "- The hospital's SMTP relay ({}:{}, TLS: {:?}): recipient address and mail content.",
             s.host, s.port, s.tls
         ),
-        None => "- No SMTP relay configured: mails are written as files into the data directory."
-            .to_string(),
+        None => format!(
+            "- No SMTP relay configured: mails are written as `.eml` files into the data directory \
+             (`mail/`), deleted {} days after they were written.",
+            config.retention.mail_days
+        ),
     };
     let mut md = String::new();
     let mut line = |s: &str| {
@@ -187,6 +191,9 @@ pub fn record(config: &Config) -> String {
         "| Family members | name, e-mail address (encrypted at rest), language, time of consent and privacy statement version |",
     );
     line("| Bookings | times, tablet, video room name, visit status |");
+    line(
+        "| Guests of instant meetings | the e-mail address a guest link was sent to (only while the mail is queued) |",
+    );
     line("| Staff | account name, role, wards, login times; audit trail of actions |");
     line("| Tablets (devices) | label, ward |");
     line("");
@@ -219,11 +226,15 @@ pub fn record(config: &Config) -> String {
         "| Family member's name, e-mail, language, consent | their last booking is deleted | follows bookings |",
     );
     line(&format!(
+        "| Instant meeting, its guest invitation and address | meeting end + {} days (the address: once the mail is sent) | `retention.booking_days` = {} |",
+        r.booking_days, r.booking_days
+    ));
+    line(&format!(
         "| Patient label and invite | discharge + {} days | `retention.patient_days` = {} |",
         r.patient_days, r.patient_days
     ));
     line(&format!(
-        "| Record of a sent mail | {} days after sending | `retention.mail_days` = {} |",
+        "| Record of a sent mail; a mail written as a file (no relay) | {} days after sending or writing | `retention.mail_days` = {} |",
         r.mail_days, r.mail_days
     ));
     line(&format!(
@@ -255,6 +266,9 @@ pub fn record(config: &Config) -> String {
         "- Staff sessions in `__Host-` cookies (Secure, HttpOnly, SameSite), CSRF protection on every form.",
     );
     line("- SQLite `secure_delete`: deleted data is overwritten, not left in free pages.");
+    line(
+        "- Requests from data subjects: export and erasure by e-mail address (admin pages, `bedside subject`); staff can delete one visit's data at once.",
+    );
     line(
         "- TLS to the mail relay (implicit or STARTTLS; plain text only to a relay on the same machine).",
     );

@@ -29,7 +29,17 @@
 //!
 //! Per-ward daily counts hold no persons and are never purged; deleting a
 //! booking does not change them (their triggers fire on insert and update).
+//!
+//! Instant meetings follow the bookings' rule (meeting end +
+//! `booking_days`), and their queued guest invitations go with them. Mail
+//! written as `.eml` files (no relay configured) is deleted `mail_days`
+//! after it was written, by the file's modification time — which the
+//! server's own clock set when it wrote the file.
+//!
+//! An optional `VACUUM` ([`vacuum`]) runs on its own schedule, never during
+//! a purge: it takes the same lease.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -54,6 +64,10 @@ pub const BATCH: i64 = 500;
 /// a batch takes milliseconds, so only a crashed or frozen purge lets it
 /// run out; then the next purge may start after this long.
 pub const LEASE_SECS: i64 = 5 * 60;
+
+/// The directory, next to the database, that mail goes to as `.eml` files
+/// when no relay is configured (see [`crate::mail::transport`]).
+pub const MAIL_DIR: &str = "mail";
 
 /// `meta` keys.
 const LAST_RUN: &str = "purge.last_run";
@@ -89,11 +103,13 @@ pub struct Cutoffs {
     /// The moment itself.
     pub now: i64,
     /// `bookings.ends_at` (with the booking's outbox rows, and its contact
-    /// once no kept booking uses it).
+    /// once no kept booking uses it); `meetings.ends_at` too (with their
+    /// guest invitations).
     pub bookings: i64,
     /// `patients.discharged_at`, for patients no kept booking refers to.
     pub patients: i64,
-    /// `outbox.finished_at` of sent, failed and stale mail.
+    /// `outbox.finished_at` of sent, failed and stale mail; the modification
+    /// time of `.eml` files.
     pub mail: i64,
     /// `sessions.last_seen_at`: idle too long.
     pub session_idle: i64,
@@ -132,8 +148,13 @@ pub struct Counts {
     pub bookings: u64,
     pub contacts: u64,
     pub patients: u64,
-    /// Outbox rows: those of deleted bookings and finished ones past retention.
+    /// Instant meetings.
+    pub meetings: u64,
+    /// Outbox rows: those of deleted bookings and meetings, and finished
+    /// ones past retention.
     pub mail: u64,
+    /// `.eml` files in the mail directory.
+    pub mail_files: u64,
     pub sessions: u64,
     pub login_failures: u64,
     pub audit: u64,
@@ -141,12 +162,14 @@ pub struct Counts {
 
 impl Counts {
     /// (category, count), in the order the purge goes through them.
-    pub fn categories(&self) -> [(&'static str, u64); 7] {
+    pub fn categories(&self) -> [(&'static str, u64); 9] {
         [
             ("bookings", self.bookings),
             ("contacts", self.contacts),
             ("patients", self.patients),
+            ("meetings", self.meetings),
             ("mail", self.mail),
+            ("mail_files", self.mail_files),
             ("sessions", self.sessions),
             ("login_failures", self.login_failures),
             ("audit", self.audit),
@@ -157,7 +180,9 @@ impl Counts {
         self.bookings += other.bookings;
         self.contacts += other.contacts;
         self.patients += other.patients;
+        self.meetings += other.meetings;
         self.mail += other.mail;
+        self.mail_files += other.mail_files;
         self.sessions += other.sessions;
         self.login_failures += other.login_failures;
         self.audit += other.audit;
@@ -177,8 +202,18 @@ impl std::fmt::Display for Counts {
 }
 
 /// What a purge at `cut` would delete, without deleting anything
-/// (`bedside purge --dry-run`). Counts exactly what [`purge`] deletes.
+/// (`bedside purge --dry-run`). Counts exactly what [`purge`] deletes,
+/// `.eml` files in the mail directory beside `conn`'s database included.
 pub fn plan(conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<Counts> {
+    let mail_files = match conn.path().filter(|p| !p.is_empty()) {
+        Some(db) => mail_files_past(&mail_dir(Path::new(db)), cut.mail)
+            .map(|files| files.len() as u64)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the mail directory; its files are not counted");
+                0
+            }),
+        None => 0,
+    };
     let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<u64> {
         conn.query_row(sql, p, |r| r.get(0))
     };
@@ -198,12 +233,18 @@ pub fn plan(conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<Counts> {
                  (SELECT 1 FROM bookings b WHERE b.patient_id = p.id AND b.ends_at > ?2)",
             &[&cut.patients, &cut.bookings],
         )?,
+        meetings: count(
+            "SELECT count(*) FROM meetings WHERE ends_at <= ?1",
+            &[&cut.bookings],
+        )?,
         mail: count(
             "SELECT count(*) FROM outbox o
              WHERE o.booking_id IN (SELECT id FROM bookings WHERE ends_at <= ?1)
+                OR o.meeting_id IN (SELECT id FROM meetings WHERE ends_at <= ?1)
                 OR (o.status IN ('sent', 'failed', 'stale') AND o.finished_at <= ?2)",
             &[&cut.bookings, &cut.mail],
         )?,
+        mail_files,
         sessions: count(
             "SELECT count(*) FROM sessions WHERE last_seen_at <= ?1 OR created_at <= ?2",
             &[&cut.session_idle, &cut.session_max],
@@ -223,6 +264,7 @@ enum Step {
     Bookings,
     Contacts,
     Patients,
+    Meetings,
     Mail,
     Sessions,
     LoginFailures,
@@ -230,10 +272,11 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 7] = [
+    const ALL: [Step; 8] = [
         Step::Bookings,
         Step::Contacts,
         Step::Patients,
+        Step::Meetings,
         Step::Mail,
         Step::Sessions,
         Step::LoginFailures,
@@ -245,6 +288,7 @@ impl Step {
             Step::Bookings => "bookings",
             Step::Contacts => "contacts",
             Step::Patients => "patients",
+            Step::Meetings => "meetings",
             Step::Mail => "mail",
             Step::Sessions => "sessions",
             Step::LoginFailures => "login_failures",
@@ -282,6 +326,23 @@ impl Step {
                     &[&cut.patients, &BATCH],
                 )?;
                 counts.patients
+            }
+            Step::Meetings => {
+                // Their outbox rows (guest invitations) go with them
+                // (`ON DELETE CASCADE`): counted first.
+                counts.mail = conn.query_row(
+                    "SELECT count(*) FROM outbox WHERE meeting_id IN (SELECT id FROM meetings
+                         WHERE ends_at <= ?1 ORDER BY ends_at, id LIMIT ?2)",
+                    params![cut.bookings, BATCH],
+                    |r| r.get(0),
+                )?;
+                counts.meetings = delete(
+                    conn,
+                    "DELETE FROM meetings WHERE id IN (SELECT id FROM meetings
+                         WHERE ends_at <= ?1 ORDER BY ends_at, id LIMIT ?2)",
+                    &[&cut.bookings, &BATCH],
+                )?;
+                counts.meetings
             }
             Step::Mail => {
                 counts.mail = delete(
@@ -357,6 +418,144 @@ fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64,
         contacts += delete_contact.execute([id])? as u64;
     }
     Ok((rows.len() as u64, mail, contacts))
+}
+
+/// The mail directory of the database at `db_path`: `<data_dir>/mail`, where
+/// the mailer writes `.eml` files when no relay is configured.
+pub fn mail_dir(db_path: &Path) -> PathBuf {
+    crate::store::key_dir(db_path).join(MAIL_DIR)
+}
+
+/// The `.eml` files in `dir`, each with its modification time (seconds).
+/// A missing directory has none. Symbolic links and other entries are
+/// left alone: bedside only deletes what it wrote.
+pub fn mail_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, i64)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if !meta.is_file() || path.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let written = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        files.push((path, written));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The `.eml` files in `dir` written at or before `cutoff`.
+pub fn mail_files_past(dir: &Path, cutoff: i64) -> std::io::Result<Vec<PathBuf>> {
+    Ok(mail_files(dir)?
+        .into_iter()
+        .filter(|(_, written)| *written <= cutoff)
+        .map(|(path, _)| path)
+        .collect())
+}
+
+/// Deletes the `.eml` files in `dir` written at or before `cutoff`; returns
+/// how many. One that vanished meanwhile (another purge) is not counted.
+fn delete_mail_files_past(dir: &Path, cutoff: i64) -> std::io::Result<u64> {
+    let mut deleted = 0;
+    for path in mail_files_past(dir, cutoff)? {
+        match std::fs::remove_file(&path) {
+            Ok(()) => deleted += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
+}
+
+/// What deleting one visit's data at once removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitDeleted {
+    /// The visit was still to come (or running) and was cancelled first,
+    /// with the family's cancellation mail.
+    pub cancelled: bool,
+    /// Outbox rows deleted with the booking.
+    pub mail: u64,
+    /// 1 when the family member had no other booking and went too.
+    pub contacts: u64,
+}
+
+/// Deletes one booking's data now, ahead of its retention (staff's "delete
+/// this visit's data now", as Kura deletes a room's details when its host
+/// deletes it): the booking, its visit code and room, its mail, and the
+/// family's contact details unless another booking of theirs needs them.
+///
+/// A visit that has not ended is cancelled first through `notify`, so the
+/// family hears that it will not take place: their cancellation mail is
+/// the one thing kept, detached from the deleted booking, until it is sent
+/// (its content is cleared then) and its record is purged like any mail.
+/// Per-ward daily counts keep counting the visit (they name no one). One
+/// audit entry, by id only. Run it in one transaction.
+pub fn delete_visit_now(
+    conn: &Connection,
+    booking_id: i64,
+    actor: Actor,
+    now: Timestamp,
+    notify: Option<&dyn crate::domain::notify::Notifier>,
+) -> Result<VisitDeleted, crate::domain::DomainError> {
+    use crate::domain::DomainError;
+    let (status, ends_at, contact): (String, i64, Option<i64>) = conn
+        .query_row(
+            "SELECT status, ends_at, contact_id FROM bookings WHERE id = ?1",
+            [booking_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or(DomainError::NotFound)?;
+    let cancelled = status == "booked" && ends_at > now.as_second();
+    if cancelled {
+        crate::domain::booking::cancel_by_id(conn, booking_id, "staff", now, notify)?;
+        // The cancellation outlives the booking: it is the family's news.
+        conn.execute(
+            "UPDATE outbox SET booking_id = NULL
+             WHERE booking_id = ?1 AND kind = 'cancellation' AND status = 'pending'",
+            [booking_id],
+        )?;
+    }
+    let mail: u64 = conn.query_row(
+        "SELECT count(*) FROM outbox WHERE booking_id = ?1",
+        [booking_id],
+        |r| r.get(0),
+    )?;
+    conn.execute("DELETE FROM outbox WHERE booking_id = ?1", [booking_id])?;
+    conn.execute("DELETE FROM bookings WHERE id = ?1", [booking_id])?;
+    let contacts = match contact {
+        Some(id) => conn.execute(
+            "DELETE FROM contacts WHERE id = ?1
+             AND NOT EXISTS (SELECT 1 FROM bookings WHERE contact_id = ?1)",
+            [id],
+        )? as u64,
+        None => 0,
+    };
+    audit::record(
+        conn,
+        actor,
+        "visit.delete",
+        Some(&format!("booking:{booking_id}")),
+        &format!(
+            "cancelled={} mail={mail} contacts={contacts}",
+            u8::from(cancelled)
+        ),
+        now.as_second(),
+    )?;
+    Ok(VisitDeleted {
+        cancelled,
+        mail,
+        contacts,
+    })
 }
 
 /// How a purge run went.
@@ -495,6 +694,21 @@ pub async fn purge(
             }
             // Let queued requests' writes in between batches.
             tokio::task::yield_now().await;
+        }
+    }
+
+    // Mail written as files: deleted one by one, outside the database.
+    if !report.interrupted {
+        let dir = mail_dir(store.path());
+        let deleted = tokio::task::spawn_blocking(move || delete_mail_files_past(&dir, cut.mail))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        match deleted {
+            Ok(n) => report.counts.mail_files += n,
+            Err(e) => {
+                tracing::error!(step = "mail_files", error = %e, "purge step failed; going on with the next");
+                report.failed.push("mail_files");
+            }
         }
     }
 
@@ -671,14 +885,28 @@ pub async fn due_at_start(state: &State) -> bool {
 }
 
 /// The scheduler: purges on `retention.purge_schedule` until `shutdown`,
-/// and first at once when `catch_up` (a purge was due at start). A purge in
-/// progress stops at the next batch on shutdown.
+/// and first at once when `catch_up` (a purge was due at start); runs
+/// `VACUUM` on `retention.vacuum_schedule` when one is set. Both wait in
+/// one loop, so in this process a vacuum never runs during a purge (and the
+/// lease keeps other processes' purges out). A purge in progress stops at
+/// the next batch on shutdown.
 pub async fn run(state: Arc<State>, shutdown: CancellationToken, catch_up: bool) {
     let tick = Arc::new(Notify::new());
     let cron = start_cron(&state.config.retention.purge_schedule, tick.clone()).await;
     if let Err(e) = &cron {
         tracing::error!(error = %e, "the purge schedule could not be started; only a purge due at start runs, and /healthz will report it overdue");
     }
+    let vacuum_tick = Arc::new(Notify::new());
+    let vacuum_cron = match &state.config.retention.vacuum_schedule {
+        Some(schedule) => {
+            let cron = start_cron(schedule, vacuum_tick.clone()).await;
+            if let Err(e) = &cron {
+                tracing::error!(error = %e, "the vacuum schedule could not be started; VACUUM does not run");
+            }
+            cron.ok()
+        }
+        None => None,
+    };
     if catch_up {
         tracing::info!("a purge is due (missed while bedside was down, or never run); purging now");
         run_once(&state, &shutdown).await;
@@ -687,10 +915,60 @@ pub async fn run(state: Arc<State>, shutdown: CancellationToken, catch_up: bool)
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tick.notified() => run_once(&state, &shutdown).await,
+            () = vacuum_tick.notified() => vacuum_once(&state.store).await,
         }
     }
-    if let Ok(mut cron) = cron {
+    for cron in [cron.ok(), vacuum_cron].into_iter().flatten() {
+        let mut cron = cron;
         let _ = cron.shutdown().await;
+    }
+}
+
+/// Why a vacuum did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VacuumError {
+    #[error("a purge is running (lease held until {until}); VACUUM waits for its next turn")]
+    Busy { until: Timestamp },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for VacuumError {
+    fn from(e: rusqlite::Error) -> Self {
+        VacuumError::Store(e.into())
+    }
+}
+
+/// Rebuilds the database file (`VACUUM`) on the writer, so it shrinks to
+/// what it holds, then truncates the WAL. Holds the purge lease meanwhile:
+/// never during a purge, in this process or another.
+pub async fn vacuum(store: &Store) -> Result<(), VacuumError> {
+    let holder = lease_holder();
+    let taken = {
+        let holder = holder.clone();
+        store
+            .write(move |tx| {
+                Ok::<_, VacuumError>(lease_take(tx, &holder, wall_clock(), LEASE_SECS)?)
+            })
+            .await?
+    };
+    if let Err(until) = taken {
+        return Err(VacuumError::Busy {
+            until: Timestamp::from_second(until).unwrap_or_default(),
+        });
+    }
+    let vacuumed = store.vacuum().await;
+    store
+        .write(move |tx| Ok::<_, StoreError>(lease_release(tx, &holder)?))
+        .await?;
+    Ok(vacuumed?)
+}
+
+async fn vacuum_once(store: &Store) {
+    match vacuum(store).await {
+        Ok(()) => tracing::info!("VACUUM done"),
+        Err(e @ VacuumError::Busy { .. }) => tracing::info!("VACUUM skipped: {e}"),
+        Err(e) => tracing::error!(error = %e, "VACUUM failed; it runs again at its next time"),
     }
 }
 
@@ -717,9 +995,11 @@ async fn run_once(state: &State, stop: &CancellationToken) {
     let cut = Cutoffs::at(state.clock.now(), &state.config);
     match purge(&state.store, cut, Actor::System, true, stop).await {
         Ok(report) if report.succeeded() => {
+            state.metrics.purge_deleted(&report.counts);
             tracing::info!(outcome = %report.outcome(), "purge done");
         }
         Ok(report) => {
+            state.metrics.purge_deleted(&report.counts);
             tracing::warn!(outcome = %report.outcome(), "purge incomplete; the next run goes on");
         }
         Err(e @ PurgeError::Busy { .. }) => tracing::info!("purge skipped: {e}"),
@@ -788,7 +1068,7 @@ mod tests {
         };
         assert_eq!(
             c.to_string(),
-            "bookings=3 contacts=0 patients=0 mail=5 sessions=0 login_failures=0 audit=0"
+            "bookings=3 contacts=0 patients=0 meetings=0 mail=5 mail_files=0 sessions=0 login_failures=0 audit=0"
         );
     }
 }

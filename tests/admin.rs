@@ -195,7 +195,22 @@ const ADMIN_PAGES: &[&str] = &[
     "/staff/admin/apikeys",
     "/staff/admin/audit",
     "/staff/admin/stats",
+    "/staff/admin/subjects",
 ];
+
+/// Writes an `.eml` file into the mail directory, as the mailer does when
+/// no relay is configured.
+fn write_eml(dir: &Path, name: &str, to: &str) {
+    let mail = dir.join("mail");
+    std::fs::create_dir_all(&mail).unwrap();
+    std::fs::write(
+        mail.join(name),
+        format!(
+            "From: <bedside@example.org>\r\nTo: <{to}>\r\nSubject: Your visit\r\n\r\nHello\r\n"
+        ),
+    )
+    .unwrap();
+}
 
 /// Every admin change with a form that would be accepted, ids filled in.
 fn admin_changes(s: &Setup) -> Vec<(String, String)> {
@@ -244,7 +259,17 @@ fn admin_changes(s: &Setup) -> Vec<(String, String)> {
             "/staff/admin/apikeys/revoke".to_string(),
             "name=seeded".to_string(),
         ),
+        (
+            "/staff/admin/subjects/export".to_string(),
+            "email=subject%40example.org".to_string(),
+        ),
+        (
+            "/staff/admin/subjects/erase".to_string(),
+            "email=subject%40example.org&email_again=Subject%40example.org".to_string(),
+        ),
     ];
+    // The person the subject forms find: one mail file addressed to them.
+    write_eml(s.dir(), "000900-guest-invite.eml", "subject@example.org");
     // Every state-changing admin route is here.
     for pattern in bedside::http::router::STATE_CHANGING
         .iter()
@@ -1080,4 +1105,331 @@ async fn a_fresh_installation_shows_empty_pages_that_say_what_to_do_first() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Add a unit first"));
     server.stop().await;
+}
+
+/// Ada's values as seeded; every one must be in her export.
+const ADA: (&str, &str) = ("Ada Lovelace-9b1e", "ada-9b1e@example.org");
+const BERT: (&str, &str) = ("Bert Bystander-44c0", "bert-44c0@example.org");
+
+/// Books through the domain with the real mailer, so there is mail too.
+fn seed_family(s: &Setup, slot: &str, (name, email): (&str, &str)) -> i64 {
+    let patient: i64 = open_db(s.dir())
+        .query_row("SELECT id FROM patients", [], |r| r.get(0))
+        .unwrap();
+    common::seed_booking(s.dir(), patient, slot, (name, email), MONDAY_MORNING, true).id
+}
+
+/// An instant meeting on the ward whose guest link is queued for `email`.
+fn seed_guest_invite(s: &Setup, email: &str) -> i64 {
+    use bedside::domain::{meeting, unit};
+    let config = common::config_for(s.dir(), &[]);
+    let mailer = bedside::mail::Mailer::new(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let ward = unit::by_id(&conn, s.unit_id).unwrap();
+    let started = meeting::start(
+        &conn,
+        &ward,
+        s.nurse_id,
+        30,
+        at(MONDAY_MORNING),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    mailer
+        .guest_invite(
+            &conn,
+            &started.meeting,
+            "http://127.0.0.1/g/x",
+            email,
+            bedside::i18n::Lang::En,
+            at(MONDAY_MORNING).as_second(),
+        )
+        .unwrap();
+    started.meeting.id
+}
+
+/// Every row that names one contact (by id) or one address (mail), as text.
+fn rows_of(dir: &Path, contact: i64, meeting: i64) -> Vec<String> {
+    let conn = open_db(dir);
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT * FROM contacts WHERE id = ?1 AND ?2 > 0",
+        "SELECT * FROM bookings WHERE contact_id = ?1 AND ?2 > 0 ORDER BY id",
+        "SELECT o.* FROM outbox o JOIN bookings b ON b.id = o.booking_id
+         WHERE b.contact_id = ?1 AND ?2 > 0 ORDER BY o.id",
+        "SELECT * FROM outbox WHERE meeting_id = ?2 AND ?1 > 0",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let columns = stmt.column_count();
+        let rows: Vec<String> = stmt
+            .query_map([contact, meeting], |r| {
+                Ok((0..columns)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        out.extend(rows);
+    }
+    out
+}
+
+fn contact_of(dir: &Path, booking: i64) -> i64 {
+    number_of(
+        dir,
+        "SELECT contact_id FROM bookings WHERE id = ?1",
+        booking,
+    )
+}
+
+#[tokio::test]
+async fn an_admin_exports_everything_about_one_person_and_nothing_of_another() {
+    let s = Setup::start().await;
+    let first = seed_family(&s, FIRST_SLOT, ADA);
+    seed_family(&s, SECOND_SLOT, BERT);
+    let ada_meeting = seed_guest_invite(&s, ADA.1);
+    seed_guest_invite(&s, BERT.1);
+    write_eml(s.dir(), "000001-confirmation.eml", ADA.1);
+    write_eml(s.dir(), "000002-confirmation.eml", BERT.1);
+    let ada = contact_of(s.dir(), first);
+
+    let (status, headers, body) = s
+        .post(
+            "/staff/admin/subjects/export",
+            "email=ADA-9b1e%40Example.org",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"bedside-subject-export.json\""
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Every value seeded for her.
+    assert_eq!(json["contact"]["name"], ADA.0);
+    assert_eq!(json["contact"]["email"], ADA.1);
+    assert_eq!(json["contact"]["language"], "en");
+    assert_eq!(json["contact"]["privacy_version"], "test");
+    let bookings = json["bookings"].as_array().unwrap();
+    assert_eq!(bookings.len(), 1);
+    assert_eq!(bookings[0]["patient"], "Bed 12");
+    assert_eq!(bookings[0]["unit"], "Ward 3");
+    assert_eq!(bookings[0]["starts_at"], FIRST_SLOT);
+    assert!(
+        bookings[0]["tablet"]
+            .as_str()
+            .unwrap()
+            .starts_with("Tablet")
+    );
+    let mail = json["mail"].as_array().unwrap();
+    let kinds: Vec<&str> = mail.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"confirmation"), "{kinds:?}");
+    let invite = mail
+        .iter()
+        .find(|m| m["kind"] == "guest-invite")
+        .expect("her guest invitation");
+    assert_eq!(invite["recipient"], ADA.1);
+    assert_eq!(invite["meeting"]["unit"], "Ward 3");
+    assert_eq!(json["mail_files"][0]["file"], "000001-confirmation.eml");
+    assert_eq!(json["mail_files"].as_array().unwrap().len(), 1);
+    assert_eq!(json["retention"]["booking_days"], 14);
+    // Nothing of Bert's.
+    assert!(!body.contains(BERT.0) && !body.contains(BERT.1), "{body}");
+    assert!(!body.contains("000002"));
+
+    // The same JSON as the command line gives.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bedside"))
+        .env("BEDSIDE_DATA_DIR", s.dir())
+        .args(["subject", "export", "--email", ADA.1])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli, json);
+
+    // Audited by contact id, never the address.
+    let (object, outcome): (String, String) = open_db(s.dir())
+        .query_row(
+            "SELECT object, outcome FROM audit WHERE action = 'subject.export'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((object, outcome), (format!("contact:{ada}"), "ok".into()));
+
+    // Someone unknown: a clear 404 on the page, and no file.
+    let (status, headers, page) = s
+        .post("/staff/admin/subjects/export", "email=nobody%40example.org")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.contains("Nothing is stored about this address"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"nobody@example.org\""));
+    // Not an address: 422, nothing looked up.
+    let (status, _, page) = s.post("/staff/admin/subjects/export", "email=").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Enter the person"), "{page}");
+    let _ = ada_meeting;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_erases_one_person_after_confirming_and_nothing_of_another() {
+    let s = Setup::start().await;
+    let first = seed_family(&s, FIRST_SLOT, ADA);
+    let bert_booking = seed_family(&s, SECOND_SLOT, BERT);
+    let ada_meeting = seed_guest_invite(&s, ADA.1);
+    let bert_meeting = seed_guest_invite(&s, BERT.1);
+    write_eml(s.dir(), "000001-confirmation.eml", ADA.1);
+    write_eml(s.dir(), "000002-confirmation.eml", BERT.1);
+    let ada = contact_of(s.dir(), first);
+    let bert = contact_of(s.dir(), bert_booking);
+    let bert_before = rows_of(s.dir(), bert, bert_meeting);
+    assert!(bert_before.len() >= 3, "{bert_before:?}");
+    let ada_before = rows_of(s.dir(), ada, ada_meeting);
+    assert!(ada_before.len() >= 3, "{ada_before:?}");
+    let counts_before = count(
+        s.dir(),
+        "SELECT sum(booked) * 10 + sum(cancelled) FROM daily_counts",
+    );
+
+    // The admin home links to the page.
+    let (_, _, home) = s.get("/staff/admin").await;
+    assert!(home.contains("href=\"/staff/admin/subjects\""));
+
+    // Step one: what would go, nothing deleted yet.
+    let (status, _, page) = s
+        .post(
+            "/staff/admin/subjects/erase",
+            &format!("email={}", encode(ADA.1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let preview_block = &page[page.find("id=\"erase-preview\"").unwrap()..];
+    assert!(
+        preview_block.contains("Bookings: 1, of which 1 still to come"),
+        "{page}"
+    );
+    assert!(preview_block.contains("Mail files (<code>.eml</code>, no relay configured): 1"));
+    assert_eq!(rows_of(s.dir(), ada, ada_meeting), ada_before);
+
+    // A different address typed again: 422, nothing deleted.
+    let (status, _, page) = s
+        .post(
+            "/staff/admin/subjects/erase",
+            &format!("email={}&email_again={}", encode(ADA.1), encode(BERT.1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("This is not the address above"), "{page}");
+    assert_eq!(rows_of(s.dir(), ada, ada_meeting), ada_before);
+    assert!(s.dir().join("mail/000001-confirmation.eml").exists());
+
+    // Confirmed: erased, counts shown.
+    let (status, _, page) = s
+        .post(
+            "/staff/admin/subjects/erase",
+            &format!(
+                "email={}&email_again={}",
+                encode(ADA.1),
+                encode(" Ada-9B1E@example.org ")
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let notice = element(&page, "notice").unwrap();
+    assert!(
+        notice.contains("1 family contact, 1 booking(s) (1 still to come"),
+        "{notice}"
+    );
+    assert!(notice.contains("1 mail file(s)"), "{notice}");
+    assert!(rows_of(s.dir(), ada, ada_meeting).is_empty());
+    assert!(!s.dir().join("mail/000001-confirmation.eml").exists());
+    // Bert is untouched, byte for byte, his file too.
+    assert_eq!(rows_of(s.dir(), bert, bert_meeting), bert_before);
+    assert!(s.dir().join("mail/000002-confirmation.eml").exists());
+    assert!(contacts_named(s.dir(), BERT.0));
+    assert!(!contacts_named(s.dir(), ADA.0));
+    // The meeting itself (no person) stays; only her invitation went.
+    assert_eq!(
+        number_of(
+            s.dir(),
+            "SELECT count(*) FROM meetings WHERE id = ?1",
+            ada_meeting
+        ),
+        1
+    );
+    // The daily counts still count her visit, now as cancelled.
+    assert_eq!(
+        count(
+            s.dir(),
+            "SELECT sum(booked) * 10 + sum(cancelled) FROM daily_counts"
+        ),
+        counts_before + 1
+    );
+
+    // Audited by id and counts, never the address.
+    let (actor, object, outcome): (String, String, String) = open_db(s.dir())
+        .query_row(
+            "SELECT actor, object, outcome FROM audit WHERE action = 'subject.erase'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(actor, format!("staff:{}", s.admin_id));
+    assert_eq!(object, format!("contact:{ada}"));
+    assert!(
+        outcome.contains("bookings=1") && outcome.contains("mail_files=1"),
+        "{outcome}"
+    );
+    let trail: String = open_db(s.dir())
+        .query_row(
+            "SELECT group_concat(coalesce(object, '') || outcome) FROM audit",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!trail.to_lowercase().contains("ada-9b1e"), "{trail}");
+
+    // Findable nowhere afterwards.
+    let (status, _, _) = s
+        .post(
+            "/staff/admin/subjects/export",
+            &format!("email={}", encode(ADA.1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Operators may not.
+    let nurse = login(&s.server, "nurse").await;
+    let before = rows_of(s.dir(), bert, bert_meeting);
+    let body = format!(
+        "csrf={}&email={}&email_again={}",
+        nurse.csrf,
+        encode(BERT.1),
+        encode(BERT.1)
+    );
+    let (status, _, _) = s
+        .server
+        .post_as(&nurse.cookie, "/staff/admin/subjects/erase", &body)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(rows_of(s.dir(), bert, bert_meeting), before);
+    s.stop().await;
+}
+
+fn contacts_named(dir: &Path, name: &str) -> bool {
+    common::contacts(dir).iter().any(|(_, n, _)| n == name)
 }

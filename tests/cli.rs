@@ -28,7 +28,7 @@ fn bedside(data_dir: &Path) -> Command {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("bedside runs")
+    common::keep_log(cmd.output().expect("bedside runs"))
 }
 
 /// A running `bedside serve`; killed if a test fails half-way.
@@ -66,6 +66,7 @@ impl Served {
     fn rest_of_log(&mut self) -> String {
         let mut log = String::new();
         self.stderr.read_to_string(&mut log).unwrap();
+        common::keep_stderr(log.as_bytes());
         log
     }
 }
@@ -74,6 +75,10 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // What it logged and no one read yet, for the log scan.
+        let mut rest = Vec::new();
+        let _ = self.stderr.read_to_end(&mut rest);
+        common::keep_stderr(&rest);
     }
 }
 
@@ -100,6 +105,7 @@ fn serve(data_dir: &Path) -> Served {
             served.stderr.read_line(&mut line).unwrap() > 0,
             "serve exited early"
         );
+        common::keep_stderr(line.as_bytes());
         if let Some(rest) = line.split("listening on http://").nth(1) {
             served.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
             let data = std::fs::canonicalize(data_dir).unwrap();

@@ -104,6 +104,7 @@ fn rotate(dir: &Path) {
         .env_remove("BEDSIDE_CONFIG")
         .output()
         .unwrap();
+    let out = common::keep_log(out);
     assert!(
         out.status.success(),
         "{}",

@@ -155,7 +155,7 @@ fn the_record_of_processing_names_the_configured_numbers() {
     for (k, v) in SETTINGS {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    let out = common::keep_log(cmd.output().unwrap());
     assert!(out.status.success(), "{out:?}");
     let md = String::from_utf8(out.stdout).unwrap();
     for expected in [

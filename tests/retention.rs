@@ -235,14 +235,19 @@ impl Rng {
     }
 }
 
+/// An outbox row: (id, booking, finished_at when sent, failed or stale,
+/// meeting).
+type Mail = (i64, Option<i64>, Option<i64>, Option<i64>);
+
 struct Generated {
     /// (id, discharged_at when discharged)
     patients: Vec<(i64, Option<i64>)>,
     contacts: Vec<i64>,
     /// (id, patient, contact, ends_at)
     bookings: Vec<(i64, i64, Option<i64>, i64)>,
-    /// (id, booking, finished_at when sent, failed or stale)
-    outbox: Vec<(i64, Option<i64>, Option<i64>)>,
+    /// (id, ends_at)
+    meetings: Vec<(i64, i64)>,
+    outbox: Vec<Mail>,
     /// (rowid, created_at, last_seen_at)
     sessions: Vec<(i64, i64, i64)>,
     /// (rowid, at)
@@ -290,6 +295,7 @@ fn generate(
             .unwrap(),
         contacts: Vec::new(),
         bookings: Vec::new(),
+        meetings: Vec::new(),
         outbox: Vec::new(),
         sessions: Vec::new(),
         login_failures: Vec::new(),
@@ -365,20 +371,48 @@ fn generate(
         g.bookings
             .push((tx.last_insert_rowid(), patient, contact, ends));
     }
+    // Instant meetings: kept like bookings, until their end + booking_days.
+    for i in 0..size / 4 + 2 {
+        let ends = rng.around(now - s.booking_days * DAY);
+        tx.execute(
+            "INSERT INTO meetings (unit_id, staff_id, room, guest_hash, starts_at, ends_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+            rusqlite::params![
+                unit,
+                staff,
+                format!("meeting-room{i}"),
+                format!("guest-{i}").into_bytes(),
+                ends - 1800,
+                ends
+            ],
+        )
+        .unwrap();
+        g.meetings.push((tx.last_insert_rowid(), ends));
+    }
     for i in 0..size {
-        let booking = rng
-            .chance(60)
-            .then(|| g.bookings[rng.below(g.bookings.len() as u64) as usize].0);
+        // About a third about a booking, a fifth a meeting's guest link.
+        let (booking, meeting) = match rng.below(10) {
+            0..=3 => (
+                Some(g.bookings[rng.below(g.bookings.len() as u64) as usize].0),
+                None,
+            ),
+            4..=5 => (
+                None,
+                Some(g.meetings[rng.below(g.meetings.len() as u64) as usize].0),
+            ),
+            _ => (None, None),
+        };
         let status = ["pending", "sent", "failed", "stale"][rng.below(4) as usize];
         let finished = (status != "pending").then(|| rng.around(now - s.mail_days * DAY));
         tx.execute(
-            "INSERT INTO outbox (kind, booking_id, message_id, recipient, status, due_at, stale_at,
-                 created_at, finished_at)
-             VALUES ('confirmation', ?1, ?2, 'x@example.org', ?3, 0, 0, 0, ?4)",
-            rusqlite::params![booking, format!("<m{i}@gen>"), status, finished],
+            "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, status,
+                 due_at, stale_at, created_at, finished_at)
+             VALUES ('confirmation', ?1, ?2, ?3, 'x@example.org', ?4, 0, 0, 0, ?5)",
+            rusqlite::params![booking, meeting, format!("<m{i}@gen>"), status, finished],
         )
         .unwrap();
-        g.outbox.push((tx.last_insert_rowid(), booking, finished));
+        g.outbox
+            .push((tx.last_insert_rowid(), booking, finished, meeting));
     }
     for i in 0..size / 2 {
         let created = rng.around(now - s.max);
@@ -500,11 +534,18 @@ fn the_purge_deletes_exactly_what_is_past_retention() {
             .iter()
             .filter(|b| !gone_bookings.contains(&b.0))
             .collect();
+        let gone_meetings: BTreeSet<i64> = g
+            .meetings
+            .iter()
+            .filter(|m| m.1 + s.booking_days * DAY <= now)
+            .map(|m| m.0)
+            .collect();
         let gone_mail: BTreeSet<i64> = g
             .outbox
             .iter()
             .filter(|o| {
                 o.1.is_some_and(|b| gone_bookings.contains(&b))
+                    || o.3.is_some_and(|m| gone_meetings.contains(&m))
                     || o.2.is_some_and(|f| f + s.mail_days * DAY <= now)
             })
             .map(|o| o.0)
@@ -546,7 +587,9 @@ fn the_purge_deletes_exactly_what_is_past_retention() {
             bookings: gone_bookings.len() as u64,
             contacts: gone_contacts.len() as u64,
             patients: gone_patients.len() as u64,
+            meetings: gone_meetings.len() as u64,
             mail: gone_mail.len() as u64,
+            mail_files: 0,
             sessions: gone_sessions.len() as u64,
             login_failures: gone_failures.len() as u64,
             audit: gone_audit.len() as u64,
@@ -556,7 +599,9 @@ fn the_purge_deletes_exactly_what_is_past_retention() {
             g.bookings.len(),
             g.contacts.len(),
             g.patients.len(),
+            g.meetings.len(),
             g.outbox.len(),
+            0,
             g.sessions.len(),
             g.login_failures.len(),
             g.audit.len(),
@@ -587,6 +632,12 @@ fn the_purge_deletes_exactly_what_is_past_retention() {
             "SELECT id FROM bookings",
             g.bookings.iter().map(|b| b.0).collect(),
             &gone_bookings,
+        );
+        check(
+            "meetings",
+            "SELECT id FROM meetings",
+            g.meetings.iter().map(|m| m.0).collect(),
+            &gone_meetings,
         );
         check(
             "outbox",
@@ -647,7 +698,8 @@ fn the_purge_deletes_exactly_what_is_past_retention() {
             .unwrap();
         assert_eq!(integrity, "ok");
     }
-    for i in 0..7 {
+    // Mail files have their own test (the generator writes none).
+    for i in (0..9).filter(|i| *i != 5) {
         assert!(*field(&mut deleted, i) > 0, "category {i} never deleted");
         assert!(*field(&mut kept, i) > 0, "category {i} never kept");
     }
@@ -659,7 +711,9 @@ fn field(c: &mut Counts, i: usize) -> &mut u64 {
         &mut c.bookings,
         &mut c.contacts,
         &mut c.patients,
+        &mut c.meetings,
         &mut c.mail,
+        &mut c.mail_files,
         &mut c.sessions,
         &mut c.login_failures,
         &mut c.audit,
@@ -842,11 +896,13 @@ fn bedside(dir: &Path, args: &[&str]) -> Output {
             cmd.env_remove(k);
         }
     }
-    cmd.env("BEDSIDE_DATA_DIR", dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::keep_log(
+        cmd.env("BEDSIDE_DATA_DIR", dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
 }
 
 /// `category count` lines, as `bedside purge` prints them.
@@ -890,7 +946,9 @@ fn bedside_purge_dry_run_counts_without_deleting_and_without_it_deletes() {
         ("bookings", 1),
         ("contacts", 1),
         ("patients", 1),
+        ("meetings", 0),
         ("mail", 2),
+        ("mail_files", 0),
         ("sessions", 0),
         ("login_failures", 0),
         ("audit", 0),
@@ -926,7 +984,7 @@ fn bedside_purge_dry_run_counts_without_deleting_and_without_it_deletes() {
     assert_eq!(actor, "cli");
     assert_eq!(
         outcome,
-        "bookings=1 contacts=1 patients=1 mail=2 sessions=0 login_failures=0 audit=0"
+        "bookings=1 contacts=1 patients=1 meetings=0 mail=2 mail_files=0 sessions=0 login_failures=0 audit=0"
     );
     // A what-if time is not the scheduled purge.
     assert_eq!(
@@ -1085,4 +1143,456 @@ fn daily_counts_outlive_the_bookings_they_count() {
     assert_eq!(report.counts.bookings, 2);
     assert_eq!(count(dir.path(), "SELECT count(*) FROM bookings"), 0);
     assert_eq!(snapshot(), before);
+}
+
+/// Sets a file's modification time to `at` (seconds), as if written then.
+fn set_written(path: &Path, at: i64) {
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(at as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+fn eml_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("mail"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits (bounded) until the mail directory holds a file whose name ends
+/// with `suffix`.
+async fn wait_for_eml(dir: &Path, suffix: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(name) = eml_files(dir).into_iter().find(|n| n.ends_with(suffix)) {
+            return name;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {suffix} file: {:?}",
+            eml_files(dir)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn mail_written_as_files_is_purged_mail_days_after_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Carla Example",
+        "carla@example.org",
+    );
+    // No relay configured: the server writes the confirmation as a file.
+    let clock = Arc::new(FixedClock::new(at(MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let written = wait_for_eml(dir.path(), "-confirmation.eml").await;
+    server.stop().await;
+    let older = dir.path().join("mail").join(&written);
+    let younger = dir.path().join("mail").join("000999-copy.eml");
+    std::fs::copy(&older, &younger).unwrap();
+    // Written by the server's clock: one at T, one two seconds later.
+    let t = at(MORNING).as_second();
+    set_written(&older, t);
+    set_written(&younger, t + 2);
+    let keep = 7 * DAY;
+    let config = config_for(dir.path(), &[]);
+
+    // One second before the older one's time is up: both kept.
+    let early = ts(t + keep - 1);
+    let conn = open_db(dir.path());
+    assert_eq!(
+        retention::plan(&conn, &Cutoffs::at(early, &config))
+            .unwrap()
+            .mail_files,
+        0
+    );
+    let report = purge_async(&config, early).await;
+    assert_eq!(report.counts.mail_files, 0);
+    assert!(older.exists() && younger.exists());
+
+    // One second after: the older one is gone, the younger one kept; the
+    // dry run counted what the purge deleted, and the audit entry says so.
+    let late = ts(t + keep + 1);
+    assert_eq!(
+        retention::plan(&conn, &Cutoffs::at(late, &config))
+            .unwrap()
+            .mail_files,
+        1
+    );
+    let report = purge_async(&config, late).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.counts.mail_files, 1);
+    assert!(!older.exists());
+    assert!(younger.exists());
+    let outcome: String = conn
+        .query_row(
+            "SELECT outcome FROM audit WHERE action = 'purge' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(outcome.contains("mail_files=1"), "{outcome}");
+    // Only .eml files are bedside's to delete.
+    let other = dir.path().join("mail").join("notes.txt");
+    std::fs::write(&other, "kept").unwrap();
+    set_written(&other, t);
+    purge_async(&config, ts(t + 100 * DAY)).await;
+    assert!(other.exists());
+    assert!(!younger.exists());
+}
+
+/// Starts an instant meeting on the ward at `now` for 30 minutes, with its
+/// guest link queued for `email`. Returns (meeting id, end).
+fn seed_meeting(dir: &Path, unit_id: i64, now: jiff::Timestamp, email: &str) -> (i64, i64) {
+    use bedside::domain::{meeting, unit};
+    let staff = common::seed_staff(dir, &format!("m{}", now.as_second()), "operator", &[]);
+    let config = config_for(dir, &[]);
+    let mailer = bedside::mail::Mailer::new(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let ward = unit::by_id(&conn, unit_id).unwrap();
+    let started = meeting::start(
+        &conn,
+        &ward,
+        staff,
+        30,
+        now,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    mailer
+        .guest_invite(
+            &conn,
+            &started.meeting,
+            "http://127.0.0.1/x",
+            email,
+            bedside::i18n::Lang::En,
+            now.as_second(),
+        )
+        .unwrap();
+    (started.meeting.id, started.meeting.ends_at)
+}
+
+#[test]
+fn an_instant_meeting_and_its_guest_invitation_are_kept_until_its_end_plus_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let (meeting, end) = seed_meeting(dir.path(), ward.unit_id, at(MORNING), "guest@example.org");
+    let rows = || {
+        (
+            count(
+                dir.path(),
+                &format!("SELECT count(*) FROM meetings WHERE id = {meeting}"),
+            ),
+            count(
+                dir.path(),
+                &format!("SELECT count(*) FROM outbox WHERE meeting_id = {meeting}"),
+            ),
+        )
+    };
+    assert_eq!(rows(), (1, 1));
+    let config = config_for(dir.path(), &[]);
+
+    let report = purge_file(&config, ts(end + BOOKING_KEEP - 1)).unwrap();
+    assert_eq!((report.counts.meetings, report.counts.mail), (0, 0));
+    assert_eq!(rows(), (1, 1), "one second before: kept");
+
+    let after = ts(end + BOOKING_KEEP + 1);
+    let planned = retention::plan(&open_db(dir.path()), &Cutoffs::at(after, &config)).unwrap();
+    assert_eq!((planned.meetings, planned.mail), (1, 1));
+    let report = purge_file(&config, after).unwrap();
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!((report.counts.meetings, report.counts.mail), (1, 1));
+    assert_eq!(rows(), (0, 0), "one second after: gone with its invitation");
+    // The staff account and the ward are no one's retention.
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM units"), 1);
+}
+
+#[test]
+fn the_vacuum_schedule_is_checked_and_vacuum_shrinks_the_file_but_never_during_a_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |value: &str| {
+        let mut env = bedside::config::Env::new();
+        env.insert("BEDSIDE_DATA_DIR".into(), dir.path().display().to_string());
+        env.insert("BEDSIDE_RETENTION_VACUUM_SCHEDULE".into(), value.into());
+        Config::load(None, &env).map(|c| c.retention.vacuum_schedule)
+    };
+    assert_eq!(load("").unwrap(), None, "off by default");
+    assert_eq!(
+        load("0 30 3 * * Sun").unwrap().as_deref(),
+        Some("0 30 3 * * Sun")
+    );
+    for (bad, says) in [
+        ("30 3 * * Sun", "six cron fields"),
+        ("0 */5 * * * *", "more than once an hour"),
+        ("0 61 3 * * *", "not a cron schedule"),
+    ] {
+        let problems = load(bad).unwrap_err().to_string();
+        assert!(
+            problems.contains("retention.vacuum_schedule") && problems.contains(says),
+            "{bad}: {problems}"
+        );
+    }
+
+    seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let config = config_for(dir.path(), &[]);
+    {
+        let conn = open_db(dir.path());
+        let tx = conn.unchecked_transaction().unwrap();
+        let filler = "x".repeat(2000);
+        for _ in 0..3000 {
+            tx.execute(
+                "INSERT INTO audit (at, actor, action, outcome) VALUES (0, 'cli', 'old', ?1)",
+                [&filler],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    purge_file(&config, at(MORNING)).unwrap();
+    let size = || std::fs::metadata(config.db_path()).unwrap().len();
+    let before = size();
+    assert!(before > 4_000_000, "{before}");
+
+    let store = Store::open(&config.db_path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A purge holds the lease (here: another process's): VACUUM waits.
+    let until = jiff::Timestamp::now().as_second() + 300;
+    open_db(dir.path())
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ('purge.lease', ?1)",
+            [format!("{until} 4242-elsewhere")],
+        )
+        .unwrap();
+    let refused = runtime.block_on(retention::vacuum(&store)).unwrap_err();
+    assert!(matches!(refused, retention::VacuumError::Busy { .. }));
+    assert!(refused.to_string().contains("a purge is running"));
+    assert_eq!(size(), before);
+
+    open_db(dir.path())
+        .execute("DELETE FROM meta WHERE key = 'purge.lease'", [])
+        .unwrap();
+    runtime.block_on(retention::vacuum(&store)).unwrap();
+    store.close();
+    let after = size();
+    assert!(after < before / 4, "{before} -> {after}");
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM meta WHERE key = 'purge.lease'"
+        ),
+        0,
+        "the lease is released"
+    );
+    let integrity: String = open_db(dir.path())
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+/// The sealed name and address of the contact of `booking`, as stored.
+fn sealed_contact(dir: &Path, booking: i64) -> (Vec<u8>, Vec<u8>) {
+    open_db(dir)
+        .query_row(
+            "SELECT c.name_enc, c.email_enc FROM contacts c JOIN bookings b ON b.contact_id = c.id
+             WHERE b.id = ?1",
+            [booking],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn staff_delete_a_visits_data_at_once_and_the_family_is_told_of_a_cancelled_visit() {
+    const NAME: &str = "Quentin Canary-3d9e";
+    const EMAIL: &str = "quentin-3d9e@example.org";
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
+    common::seed_unit(dir.path(), "Ward 5", "mon-sun 14:00-16:00", 1, "Bed 7");
+    common::seed_staff(dir.path(), "nurse", "operator", &["Ward 3"]);
+    common::seed_staff(dir.path(), "other", "operator", &["Ward 5"]);
+    let (quentin, code, _) = book(dir.path(), ward.patient_id, SLOT, NAME, EMAIL);
+    let (dora_first, _, _) = book(
+        dir.path(),
+        ward.patient_id,
+        SLOT,
+        "Dora Example",
+        "dora@example.org",
+    );
+    let (dora_second, _, dora_end) = book(
+        dir.path(),
+        ward.patient_id,
+        NEXT_DAY,
+        "Dora Example",
+        "dora@example.org",
+    );
+    let (name_enc, email_enc) = sealed_contact(dir.path(), quentin);
+    let clock = Arc::new(FixedClock::new(at(MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let nurse = server.login("nurse", common::STAFF_PASSWORD).await.unwrap();
+    let other = server.login("other", common::STAFF_PASSWORD).await.unwrap();
+    let (_, _, sheet) = server.get_as(&nurse.cookie, "/staff").await;
+    assert!(sheet.contains(&format!("action=\"/staff/visits/{quentin}/delete\"")));
+    let delete = |session: &common::StaffSession, id: i64, confirm: bool| {
+        let form = format!(
+            "csrf={}{}",
+            session.csrf,
+            if confirm { "&confirm=yes" } else { "" }
+        );
+        let cookie = session.cookie.clone();
+        let server = &server;
+        async move {
+            server
+                .post_as(&cookie, &format!("/staff/visits/{id}/delete"), &form)
+                .await
+        }
+    };
+    let counts = || {
+        count(
+            dir.path(),
+            "SELECT sum(booked) * 100 + sum(cancelled) FROM daily_counts",
+        )
+    };
+    let bookings = || count(dir.path(), "SELECT count(*) FROM bookings");
+    let counts_before = counts();
+
+    // Another ward's operator: not found, nothing changed.
+    let (status, _, _) = delete(&other, quentin, true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Without ticking "I am sure": refused, nothing changed.
+    let (status, _, page) = delete(&nurse, quentin, false).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("nothing was deleted"), "{page}");
+    assert_eq!(bookings(), 3);
+    let (status, _, _) = server.get(&format!("/v/{code}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Deleted: the link is dead at once, the booking, its mail and the
+    // contact are gone.
+    let (status, headers, _) = delete(&nurse, quentin, true).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/staff");
+    let (status, _, _) = server.get(&format!("/v/{code}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(bookings(), 2);
+    assert_eq!(
+        count(
+            dir.path(),
+            &format!("SELECT count(*) FROM outbox WHERE booking_id = {quentin}")
+        ),
+        0
+    );
+    assert!(contacts(dir.path()).iter().all(|(_, n, _)| n != NAME));
+    // The visit was still to come: it counts as cancelled, and the family
+    // is mailed the cancellation — the one row kept, detached.
+    assert_eq!(counts(), counts_before + 1);
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM outbox WHERE booking_id IS NULL AND kind = 'cancellation'"
+        ),
+        1
+    );
+    let file = wait_for_eml(dir.path(), "-cancellation.eml").await;
+    let mail = std::fs::read_to_string(dir.path().join("mail").join(file)).unwrap();
+    assert!(mail.contains(EMAIL), "the cancellation goes to the family");
+    let (object, outcome): (String, String) = open_db(dir.path())
+        .query_row(
+            "SELECT object, outcome FROM audit WHERE action = 'visit.delete'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(object, format!("booking:{quentin}"));
+    assert!(
+        outcome.starts_with("cancelled=1 ") && outcome.ends_with("contacts=1"),
+        "{outcome}"
+    );
+    assert!(!outcome.contains("quentin"));
+
+    // Dora's first visit goes; her contact stays for her second.
+    let (status, _, _) = delete(&nurse, dora_first, true).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        contacts(dir.path())
+            .iter()
+            .any(|(_, n, _)| n == "Dora Example")
+    );
+    // A visit that is over is not cancelled and mails nobody.
+    clock.set(ts(dora_end + 3600));
+    // (A new shift: the morning's session has expired.)
+    let nurse = server.login("nurse", common::STAFF_PASSWORD).await.unwrap();
+    let mail_before = count(dir.path(), "SELECT count(*) FROM outbox");
+    let (status, _, _) = delete(&nurse, dora_second, true).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(bookings(), 0);
+    assert!(contacts(dir.path()).is_empty());
+    assert!(count(dir.path(), "SELECT count(*) FROM outbox") < mail_before);
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM outbox WHERE booking_id IS NULL AND kind = 'cancellation'"
+        ),
+        2,
+        "Quentin's and Dora's first visit's cancellations, none for the visit that was over"
+    );
+    server.stop().await;
+
+    // The canary's sealed name and address are in neither database file.
+    for (file, bytes) in file_bytes(dir.path()) {
+        assert_eq!(occurs(&bytes, &name_enc), 0, "{file} holds the sealed name");
+        assert_eq!(
+            occurs(&bytes, &email_enc),
+            0,
+            "{file} holds the sealed address"
+        );
+        assert_eq!(occurs(&bytes, b"Canary-3d9e"), 0, "{file}");
+    }
+}
+
+#[tokio::test]
+async fn a_meeting_guest_link_is_gone_at_retention_even_before_the_purge() {
+    use bedside::domain::{meeting, unit};
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let staff = common::seed_staff(dir.path(), "nurse-m", "operator", &[]);
+    let (guest, end) = {
+        let conn = open_db(dir.path());
+        let u = unit::by_id(&conn, ward.unit_id).unwrap();
+        let started = meeting::start(
+            &conn,
+            &u,
+            staff,
+            30,
+            at(MORNING),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        (started.guest.expose().to_string(), started.meeting.ends_at)
+    };
+    let clock = Arc::new(FixedClock::new(ts(end + BOOKING_KEEP - 1)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (status, _, page) = server.get(&format!("/v/{guest}")).await;
+    assert_eq!(status, StatusCode::OK, "one second before: the ended page");
+    assert!(page.contains("ended"), "{page}");
+    clock.set(ts(end + BOOKING_KEEP));
+    let (status, _, _) = server.get(&format!("/v/{guest}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "at retention: no such link");
+    server.stop().await;
 }

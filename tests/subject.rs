@@ -32,11 +32,13 @@ fn bedside(dir: &Path, args: &[&str]) -> Output {
             cmd.env_remove(k);
         }
     }
-    cmd.env("BEDSIDE_DATA_DIR", dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::keep_log(
+        cmd.env("BEDSIDE_DATA_DIR", dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
 }
 
 /// Every row about one contact, as text: contact, bookings, mail.
@@ -168,4 +170,137 @@ fn export_shows_everything_and_erase_removes_one_person_only() {
     let out = bedside(dir.path(), &["subject", "export", "--email", ADA.1]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no family contact"));
+}
+
+/// An instant meeting on the ward whose guest link is queued for `email`.
+fn guest_invite(dir: &Path, unit_id: i64, email: &str) -> i64 {
+    use bedside::domain::{meeting, unit};
+    let staff = common::seed_staff(dir, "nurse", "operator", &[]);
+    let config = common::config_for(dir, &[]);
+    let mailer = bedside::mail::Mailer::new(&config).unwrap();
+    let conn = bedside::store::open_for_command(&config.db_path()).unwrap();
+    let ward = unit::by_id(&conn, unit_id).unwrap();
+    let started = meeting::start(
+        &conn,
+        &ward,
+        staff,
+        30,
+        common::at(MORNING),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    mailer
+        .guest_invite(
+            &conn,
+            &started.meeting,
+            "http://127.0.0.1/x",
+            email,
+            bedside::i18n::Lang::En,
+            common::at(MORNING).as_second(),
+        )
+        .unwrap();
+    started.meeting.id
+}
+
+fn write_eml(dir: &Path, name: &str, to: &str) -> std::path::PathBuf {
+    let mail = dir.join("mail");
+    std::fs::create_dir_all(&mail).unwrap();
+    let path = mail.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "From: <bedside@example.org>\r\nTo: <{to}>\r\nSubject: Your visit\r\n\r\nHello\r\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_guest_with_only_a_meeting_invitation_and_mail_files_is_exported_and_erased() {
+    const GUEST: &str = "gita-71aa@example.org";
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_unit(dir.path(), "Ward 3", "mon-sun 14:00-16:00", 1, "Bed 12");
+    let meeting = guest_invite(dir.path(), ward.unit_id, GUEST);
+    let ada_booking = book(dir.path(), ward.patient_id, SLOT, ADA);
+    let ada_file = write_eml(dir.path(), "000001-confirmation.eml", ADA.1);
+    let guest_file = write_eml(
+        dir.path(),
+        "000002-guest-invite.eml",
+        "Gita-71aa@Example.org",
+    );
+
+    let out = bedside(dir.path(), &["subject", "export", "--email", GUEST]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["contact"].is_null(), "a guest is no family contact");
+    assert_eq!(json["bookings"].as_array().unwrap().len(), 0);
+    let mail = json["mail"].as_array().unwrap();
+    assert_eq!(mail.len(), 1, "{json}");
+    assert_eq!(mail[0]["kind"], "guest-invite");
+    assert_eq!(mail[0]["recipient"], GUEST);
+    assert_eq!(mail[0]["meeting"]["unit"], "Ward 3");
+    assert_eq!(json["mail_files"][0]["file"], "000002-guest-invite.eml");
+    assert_eq!(json["mail_files"].as_array().unwrap().len(), 1);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(ADA.1) && !text.contains("000001"));
+
+    // Ada's export lists her file, not the guest's.
+    let out = bedside(dir.path(), &["subject", "export", "--email", ADA.1]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["mail_files"][0]["file"], "000001-confirmation.eml");
+    assert_eq!(json["mail_files"].as_array().unwrap().len(), 1);
+
+    let ada = contact_id(dir.path(), ada_booking);
+    let ada_before = rows_of(dir.path(), ada);
+    let out = bedside(dir.path(), &["subject", "erase", "--email", GUEST]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 mails, 1 mail files"),
+        "{out:?}"
+    );
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM outbox WHERE meeting_id = ?1",
+            meeting
+        ),
+        0,
+        "the invitation holding the address is gone"
+    );
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT count(*) FROM meetings WHERE id = ?1",
+            meeting
+        ),
+        1,
+        "the meeting names no one and stays until its retention"
+    );
+    assert!(!guest_file.exists());
+    assert!(ada_file.exists(), "another person's file stays");
+    assert_eq!(rows_of(dir.path(), ada), ada_before);
+    let (object, outcome): (Option<String>, String) = open_db(dir.path())
+        .query_row(
+            "SELECT object, outcome FROM audit WHERE action = 'subject.erase'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(object, None);
+    assert_eq!(
+        outcome,
+        "cancelled=0 bookings=0 mail=1 contacts=0 mail_files=1"
+    );
+
+    // Nothing left to find.
+    let out = bedside(dir.path(), &["subject", "export", "--email", GUEST]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing is stored about it"));
+
+    // Ada's erasure takes her file too.
+    let out = bedside(dir.path(), &["subject", "erase", "--email", ADA.1]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!ada_file.exists());
+    assert!(rows_of(dir.path(), ada).is_empty());
 }

@@ -2,9 +2,11 @@
 //! command; each returns the process exit code.
 
 mod apikey;
+mod backup;
 mod check;
 mod db;
 mod init;
+mod jitsi;
 mod keys;
 mod mail;
 mod patient;
@@ -76,12 +78,16 @@ pub enum Command {
     /// Privacy: the record of processing (GDPR Art. 30) from the configuration.
     #[command(subcommand)]
     Privacy(privacy::PrivacyCommand),
-    /// Keys: rotate the data key that encrypts family contact details.
+    /// Keys: the data key that encrypts family contact details; RSA signing keys for RS* tokens.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// A family member's data: export it (GDPR Art. 15) or erase it (Art. 17).
     #[command(subcommand)]
     Subject(subject::SubjectCommand),
+    /// Print the Jitsi-side settings (docker-jitsi-meet .env or Prosody) that match this configuration.
+    JitsiConfig(jitsi::JitsiConfigArgs),
+    /// Write a consistent, checked copy of the database (safe while the server runs).
+    Backup(backup::BackupArgs),
 }
 
 /// Runs the command and returns the exit code.
@@ -100,7 +106,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Purge(args) => purge::run(cli.config.as_deref(), &args),
         Command::Privacy(c) => privacy::run(cli.config.as_deref(), c),
         Command::Keys(c) => keys::run(cli.config.as_deref(), c),
+        Command::JitsiConfig(args) => jitsi::jitsi_config(cli.config.as_deref(), &args),
         Command::Subject(c) => subject::run(cli.config.as_deref(), c),
+        Command::Backup(args) => backup::run(cli.config.as_deref(), &args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `bedside subject export|erase --email ADDRESS`: a family member's right
-//! of access (GDPR Art. 15) and to erasure (Art. 17).
+//! of access (GDPR Art. 15) and to erasure (Art. 17). The admin pages
+//! (`/staff/admin/subjects`) run the same domain code.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,29 +10,39 @@ use clap::Subcommand;
 use super::db;
 use crate::domain::audit::Actor;
 use crate::domain::subject;
+use crate::retention::mail_dir;
 
 #[derive(Debug, Subcommand)]
 pub enum SubjectCommand {
-    /// Print, as JSON, everything stored about the person with this e-mail address.
+    /// Print, as JSON, everything stored about the person with this e-mail
+    /// address: contact, bookings, mail still addressed to them (guest links
+    /// of instant meetings included) and `.eml` files.
     Export {
         #[arg(long, value_name = "ADDRESS")]
         email: String,
     },
     /// Delete the person with this e-mail address: contact, bookings (future
-    /// ones cancelled first, without mail) and their mail, in one transaction.
+    /// ones cancelled first, without mail), every mail and `.eml` file still
+    /// addressed to them, in one transaction.
     Erase {
         #[arg(long, value_name = "ADDRESS")]
         email: String,
     },
 }
 
-const MISSING: &str = "no family contact with that e-mail address";
+/// What a `NotFound` means here.
+pub const MISSING: &str = "no family contact, queued mail or mail file with that e-mail address: nothing is stored about it";
 
 pub fn run(config_file: Option<&Path>, command: SubjectCommand) -> ExitCode {
     match command {
         SubjectCommand::Export { email } => {
             match db::write(config_file, MISSING, |config, conn| {
-                subject::export(conn, &email, &config.retention)
+                subject::export(
+                    conn,
+                    &email,
+                    &config.retention,
+                    &mail_dir(&config.db_path()),
+                )
             }) {
                 Ok((_, export)) => match serde_json::to_string_pretty(&export) {
                     Ok(json) => {
@@ -46,13 +57,23 @@ pub fn run(config_file: Option<&Path>, command: SubjectCommand) -> ExitCode {
                 Err(code) => code,
             }
         }
-        SubjectCommand::Erase { email } => match db::write(config_file, MISSING, |_, conn| {
-            subject::erase(conn, &email, Actor::Cli, db::now())
+        SubjectCommand::Erase { email } => match db::write(config_file, MISSING, |config, conn| {
+            subject::erase(
+                conn,
+                &email,
+                Actor::Cli,
+                db::now(),
+                &mail_dir(&config.db_path()),
+            )
         }) {
             Ok((_, erased)) => {
+                let who = match erased.contact_id {
+                    Some(id) => format!("contact {id}"),
+                    None => "no family contact".to_string(),
+                };
                 println!(
-                    "erased contact {}: {} bookings ({} future ones cancelled), {} mails",
-                    erased.contact_id, erased.bookings, erased.cancelled, erased.mail
+                    "erased {who}: {} bookings ({} future ones cancelled), {} mails, {} mail files",
+                    erased.bookings, erased.cancelled, erased.mail, erased.mail_files
                 );
                 ExitCode::SUCCESS
             }

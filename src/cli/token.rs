@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::load_config;
-use crate::jitsi::{Grant, Minter, Role, RoomName, TokenUser, keys, token::MAX_VALIDITY};
+use crate::jitsi::{Grant, Minter, Role, RoomName, TokenUser, token::MAX_VALIDITY};
 
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
@@ -83,14 +83,13 @@ pub fn run(config_file: Option<&Path>, args: &TokenArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    let secret = match keys::load(&config.jitsi, true) {
-        Ok(s) => s,
+    let minter = match Minter::load(&config.jitsi, true) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let minter = Minter::new(&config.jitsi, &secret);
     let now = Timestamp::now();
     let grant = Grant {
         room: &room,

@@ -1,9 +1,19 @@
-//! A data subject's rights (GDPR Art. 15 and 17) for a family contact:
-//! everything stored about them, and erasing it.
+//! A data subject's rights (GDPR Art. 15 and 17) for a family contact,
+//! or anyone an instant meeting's guest link was mailed to: everything
+//! stored about them, and erasing it.
 //!
-//! A person is found by the HMAC of their e-mail address (see
-//! [`crate::crypto`]); every query below is bounded by their contact id, so
-//! nobody else's rows are read or touched.
+//! A family contact is found by the HMAC of their e-mail address (see
+//! [`crate::crypto`]), and every query about them is bounded by their
+//! contact id. Mail still held in the outbox (queued, or refused by the
+//! relay) is found by opening its sealed recipient; `.eml` files written
+//! without a relay by their `To:` header. An address is compared
+//! normalised (trimmed, lower case), as the lookup key is. Nobody else's
+//! rows or files are read into the result or touched.
+//!
+//! A mail that has been sent keeps no address (its content is cleared on
+//! sending), so it names nobody and is not part of anyone's export.
+
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
@@ -14,12 +24,15 @@ use super::audit::{self, Actor};
 use crate::config::RetentionConfig;
 use crate::store::bookings as q;
 
-/// What bedside holds about one family contact.
+/// What bedside holds about one person.
 #[derive(Debug, Serialize)]
 pub struct Export {
-    pub contact: ContactExport,
+    /// Absent when the address only received a guest link.
+    pub contact: Option<ContactExport>,
     pub bookings: Vec<BookingExport>,
     pub mail: Vec<MailExport>,
+    /// Mail written as `.eml` files (no relay configured) addressed to them.
+    pub mail_files: Vec<MailFileExport>,
     pub retention: RetentionExport,
 }
 
@@ -51,12 +64,32 @@ pub struct MailExport {
     pub created_at: String,
     /// When it was sent (or given up on); absent while queued.
     pub finished_at: Option<String>,
+    /// Where the mail still holds them, the address it goes to.
+    pub recipient: Option<String>,
+    /// For a guest link: the instant meeting it invites to.
+    pub meeting: Option<MeetingExport>,
 }
 
-/// How long each kind of data is kept, in days after the visit ended.
+#[derive(Debug, Serialize)]
+pub struct MeetingExport {
+    pub unit: String,
+    pub starts_at: String,
+    pub ends_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MailFileExport {
+    /// The file's name in the mail directory.
+    pub file: String,
+    pub written_at: String,
+}
+
+/// How long each kind of data is kept, in days.
 #[derive(Debug, Serialize)]
 pub struct RetentionExport {
+    /// After the visit's (or instant meeting's) end.
     pub booking_days: u32,
+    /// After the mail was sent or written to a file.
     pub mail_days: u32,
     pub patient_days: u32,
     pub audit_days: u32,
@@ -65,10 +98,13 @@ pub struct RetentionExport {
 /// What an erasure removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Erased {
-    pub contact_id: i64,
+    /// The family contact, if the address belonged to one.
+    pub contact_id: Option<i64>,
     pub cancelled: usize,
     pub bookings: usize,
+    /// Outbox rows: their bookings' and any other still addressed to them.
     pub mail: usize,
+    pub mail_files: usize,
 }
 
 fn utc(seconds: i64) -> String {
@@ -77,23 +113,93 @@ fn utc(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
-fn contact_id(conn: &Connection, email: &str) -> Result<i64, DomainError> {
-    q::contact_id_by_email(conn, email)?.ok_or(DomainError::NotFound)
+/// An address the way lookups compare it.
+fn normal(email: &str) -> String {
+    email.trim().to_lowercase()
 }
 
-/// Everything stored about the person with `email` (Art. 15).
+fn io_failed(dir: &Path, e: std::io::Error) -> DomainError {
+    DomainError::Conflict(format!(
+        "cannot read the mail directory {}: {e}; check its permissions",
+        dir.display()
+    ))
+}
+
+/// Outbox rows that still hold `email` as their recipient (queued or
+/// refused mail; sent mail holds no address), by id.
+fn outbox_addressed_to(conn: &Connection, email: &str) -> rusqlite::Result<Vec<i64>> {
+    let wanted = normal(email);
+    let rows: Vec<(i64, Option<String>)> = conn
+        .prepare(
+            "SELECT id, bedside_open_text('outbox.recipient', message_id, recipient)
+             FROM outbox WHERE recipient IS NOT NULL ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, to)| to.as_deref().is_some_and(|to| normal(to) == wanted))
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// The `.eml` files in `dir` addressed (`To:`) to `email`, with the time
+/// each was written.
+pub fn mail_files_to(dir: &Path, email: &str) -> std::io::Result<Vec<(PathBuf, i64)>> {
+    let wanted = normal(email);
+    let parser = mail_parser::MessageParser::new();
+    let mut found = Vec::new();
+    for (path, written) in crate::retention::mail_files(dir)? {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let addressed = parser
+            .parse_headers(&bytes[..])
+            .and_then(|m| {
+                m.to().map(|to| {
+                    to.iter()
+                        .filter_map(|a| a.address())
+                        .any(|a| normal(a) == wanted)
+                })
+            })
+            .unwrap_or(false);
+        if addressed {
+            found.push((path, written));
+        }
+    }
+    Ok(found)
+}
+
+/// Everything stored about the person with `email` (Art. 15), `.eml` files
+/// in `mail_dir` included. `NotFound` when there is nothing.
 pub fn export(
     conn: &Connection,
     email: &str,
     retention: &RetentionConfig,
+    mail_dir: &Path,
 ) -> Result<Export, DomainError> {
-    let id = contact_id(conn, email)?;
-    let plain = q::contact_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
-    let (consent_at, privacy_version, created_at): (i64, String, i64) = conn.query_row(
-        "SELECT consent_at, privacy_version, created_at FROM contacts WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let id = q::contact_id_by_email(conn, email)?;
+    let contact = match id {
+        Some(id) => {
+            let plain = q::contact_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
+            let (consent_at, privacy_version, created_at): (i64, String, i64) = conn.query_row(
+                "SELECT consent_at, privacy_version, created_at FROM contacts WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            Some(ContactExport {
+                name: plain.name,
+                email: plain.email,
+                language: plain.language,
+                consent_at: utc(consent_at),
+                privacy_version,
+                created_at: utc(created_at),
+            })
+        }
+        None => None,
+    };
     let bookings = conn
         .prepare(
             "SELECT p.label, u.name, b.starts_at, b.ends_at, b.status, t.label, b.created_at
@@ -113,33 +219,73 @@ pub fn export(
                 created_at: utc(r.get(6)?),
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mail = conn
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Their bookings' mail, and any other mail still addressed to them
+    // (guest links of instant meetings; the cancellation of a visit staff
+    // deleted).
+    let mut ids: Vec<i64> = conn
         .prepare(
-            "SELECT o.kind, o.status, o.created_at, o.finished_at FROM outbox o
-             JOIN bookings b ON b.id = o.booking_id
-             WHERE b.contact_id = ?1 ORDER BY o.id",
+            "SELECT o.id FROM outbox o JOIN bookings b ON b.id = o.booking_id
+             WHERE b.contact_id = ?1",
         )?
-        .query_map([id], |r| {
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.extend(outbox_addressed_to(conn, email)?);
+    ids.sort_unstable();
+    ids.dedup();
+    let mut one_mail = conn.prepare(
+        "SELECT o.kind, o.status, o.created_at, o.finished_at,
+                bedside_open_text('outbox.recipient', o.message_id, o.recipient),
+                u.name, m.starts_at, m.ends_at
+         FROM outbox o LEFT JOIN meetings m ON m.id = o.meeting_id
+                       LEFT JOIN units u ON u.id = m.unit_id
+         WHERE o.id = ?1",
+    )?;
+    let mut mail = Vec::new();
+    for mail_id in &ids {
+        mail.push(one_mail.query_row([mail_id], |r| {
+            let unit: Option<String> = r.get(5)?;
+            let meeting = match (
+                unit,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+            ) {
+                (Some(unit), Some(starts), Some(ends)) => Some(MeetingExport {
+                    unit,
+                    starts_at: utc(starts),
+                    ends_at: utc(ends),
+                }),
+                _ => None,
+            };
             Ok(MailExport {
                 kind: r.get(0)?,
                 status: r.get(1)?,
                 created_at: utc(r.get(2)?),
                 finished_at: r.get::<_, Option<i64>>(3)?.map(utc),
+                recipient: r.get(4)?,
+                meeting,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        })?);
+    }
+    let mail_files: Vec<MailFileExport> = mail_files_to(mail_dir, email)
+        .map_err(|e| io_failed(mail_dir, e))?
+        .into_iter()
+        .map(|(path, written)| MailFileExport {
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            written_at: utc(written),
+        })
+        .collect();
+    if contact.is_none() && mail.is_empty() && mail_files.is_empty() {
+        return Err(DomainError::NotFound);
+    }
     Ok(Export {
-        contact: ContactExport {
-            name: plain.name,
-            email: plain.email,
-            language: plain.language,
-            consent_at: utc(consent_at),
-            privacy_version,
-            created_at: utc(created_at),
-        },
+        contact,
         bookings,
         mail,
+        mail_files,
         retention: RetentionExport {
             booking_days: retention.booking_days,
             mail_days: retention.mail_days,
@@ -150,40 +296,70 @@ pub fn export(
 }
 
 /// Erases the person with `email` (Art. 17): their future visits are
-/// cancelled (without mail), then their bookings, the mail about them and
-/// the contact are deleted, and an audit entry records the counts. Run it in
-/// one transaction.
+/// cancelled (without mail), then their bookings, every mail still
+/// addressed to them (guest links included), the contact and the `.eml`
+/// files in `mail_dir` addressed to them are deleted, and an audit entry
+/// records the counts — never the address. Run it in one transaction;
+/// `NotFound` when there is nothing to erase.
 pub fn erase(
     conn: &Connection,
     email: &str,
     actor: Actor,
     now: i64,
+    mail_dir: &Path,
 ) -> Result<Erased, DomainError> {
-    let id = contact_id(conn, email)?;
-    // Cancelled first, so the per-day counts record the visit as cancelled.
-    let cancelled = conn.execute(
-        "UPDATE bookings SET status = 'cancelled', cancelled_by = 'family', cancelled_at = ?2
-         WHERE contact_id = ?1 AND status = 'booked' AND ends_at > ?2",
-        params![id, now],
-    )?;
-    let mail = conn.execute(
-        "DELETE FROM outbox WHERE booking_id IN (SELECT id FROM bookings WHERE contact_id = ?1)",
-        [id],
-    )?;
-    let bookings = conn.execute("DELETE FROM bookings WHERE contact_id = ?1", [id])?;
-    conn.execute("DELETE FROM contacts WHERE id = ?1", [id])?;
+    let id = q::contact_id_by_email(conn, email)?;
+    let addressed = outbox_addressed_to(conn, email)?;
+    let files = mail_files_to(mail_dir, email).map_err(|e| io_failed(mail_dir, e))?;
+    if id.is_none() && addressed.is_empty() && files.is_empty() {
+        return Err(DomainError::NotFound);
+    }
+    let (mut cancelled, mut bookings, mut mail) = (0, 0, 0);
+    if let Some(id) = id {
+        // Cancelled first, so the per-day counts record the visit as cancelled.
+        cancelled = conn.execute(
+            "UPDATE bookings SET status = 'cancelled', cancelled_by = 'family', cancelled_at = ?2
+             WHERE contact_id = ?1 AND status = 'booked' AND ends_at > ?2",
+            params![id, now],
+        )?;
+        mail = conn.execute(
+            "DELETE FROM outbox WHERE booking_id IN (SELECT id FROM bookings WHERE contact_id = ?1)",
+            [id],
+        )?;
+        bookings = conn.execute("DELETE FROM bookings WHERE contact_id = ?1", [id])?;
+        conn.execute("DELETE FROM contacts WHERE id = ?1", [id])?;
+    }
+    let mut delete_mail = conn.prepare("DELETE FROM outbox WHERE id = ?1")?;
+    for mail_id in &addressed {
+        mail += delete_mail.execute([mail_id])?;
+    }
+    // Last, once every row is gone: a failure here rolls the rows back too,
+    // and running the erasure again finishes the job.
+    let mut mail_files = 0;
+    for (path, _) in &files {
+        match std::fs::remove_file(path) {
+            Ok(()) => mail_files += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_failed(mail_dir, e)),
+        }
+    }
     let erased = Erased {
         contact_id: id,
         cancelled,
         bookings,
         mail,
+        mail_files,
     };
+    let object = id.map(|id| format!("contact:{id}"));
     audit::record(
         conn,
         actor,
         "subject.erase",
-        Some(&format!("contact:{id}")),
-        &format!("cancelled={cancelled} bookings={bookings} mail={mail} contacts=1"),
+        object.as_deref(),
+        &format!(
+            "cancelled={cancelled} bookings={bookings} mail={mail} contacts={} mail_files={mail_files}",
+            usize::from(id.is_some())
+        ),
         now,
     )?;
     Ok(erased)

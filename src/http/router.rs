@@ -10,7 +10,9 @@ use http::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    Ready,
     Metrics,
+    AsapKey(String),
     Privacy,
     Asset(&'static str),
     InviteShow(String),
@@ -58,6 +60,10 @@ pub enum Route {
     AdminApiKeyRevoke,
     AdminAudit,
     AdminStats,
+    AdminSubjects,
+    AdminSubjectExport,
+    AdminSubjectErase,
+    StaffVisitDelete(i64),
     KioskShow(String),
     KioskState(String),
     /// The path exists but not for this method; `allow` lists the methods.
@@ -90,6 +96,14 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
     match segments.as_slice() {
         ["healthz"] if get => (Route::Health, "/healthz", Text),
         ["healthz"] => not_allowed("GET, HEAD", "/healthz", Text),
+        ["readyz"] if get => (Route::Ready, "/readyz", Text),
+        ["readyz"] => not_allowed("GET, HEAD", "/readyz", Text),
+        ["asap", file] if get => (
+            Route::AsapKey(file.to_string()),
+            "/asap/{kid_hash}.pem",
+            Text,
+        ),
+        ["asap", _] => not_allowed("GET, HEAD", "/asap/{kid_hash}.pem", Text),
         ["metrics"] if get => (Route::Metrics, "/metrics", Text),
         ["metrics"] => not_allowed("GET, HEAD", "/metrics", Text),
         ["privacy"] if get => (Route::Privacy, "/privacy", Page),
@@ -181,7 +195,12 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
                     Page,
                 ),
                 ("move", true) => (Route::StaffVisitMove(v), "/staff/visits/{id}/move", Page),
-                ("open" | "status" | "move", false) => {
+                ("delete", true) => (
+                    Route::StaffVisitDelete(v),
+                    "/staff/visits/{id}/delete",
+                    Page,
+                ),
+                ("open" | "status" | "move" | "delete", false) => {
                     not_allowed("POST", "/staff/visits/{id}/{action}", Page)
                 }
                 _ => (Route::NotFound, "unmatched", Page),
@@ -296,6 +315,26 @@ pub fn route(method: &Method, path: &str) -> (Route, &'static str, Flavour) {
         ["staff", "admin", "audit"] => not_allowed("GET, HEAD", "/staff/admin/audit", Page),
         ["staff", "admin", "stats"] if get => (Route::AdminStats, "/staff/admin/stats", Page),
         ["staff", "admin", "stats"] => not_allowed("GET, HEAD", "/staff/admin/stats", Page),
+        ["staff", "admin", "subjects"] if get => {
+            (Route::AdminSubjects, "/staff/admin/subjects", Page)
+        }
+        ["staff", "admin", "subjects"] => not_allowed("GET, HEAD", "/staff/admin/subjects", Page),
+        ["staff", "admin", "subjects", "export"] if post => (
+            Route::AdminSubjectExport,
+            "/staff/admin/subjects/export",
+            Page,
+        ),
+        ["staff", "admin", "subjects", "export"] => {
+            not_allowed("POST", "/staff/admin/subjects/export", Page)
+        }
+        ["staff", "admin", "subjects", "erase"] if post => (
+            Route::AdminSubjectErase,
+            "/staff/admin/subjects/erase",
+            Page,
+        ),
+        ["staff", "admin", "subjects", "erase"] => {
+            not_allowed("POST", "/staff/admin/subjects/erase", Page)
+        }
         ["t", code] if get => (Route::KioskShow(code.to_string()), "/t/{code}", Page),
         ["t", _] => not_allowed("GET, HEAD", "/t/{code}", Page),
         ["t", code, "state.json"] if get => (
@@ -340,6 +379,9 @@ pub const STATE_CHANGING: &[&str] = &[
     "/staff/admin/staff/{id}/password",
     "/staff/admin/apikeys",
     "/staff/admin/apikeys/revoke",
+    "/staff/admin/subjects/export",
+    "/staff/admin/subjects/erase",
+    "/staff/visits/{id}/delete",
 ];
 
 #[cfg(test)]

@@ -95,6 +95,9 @@ async fn handle(state: &State, request: http::Request<Incoming>) -> Response {
     }
     .unwrap_or_else(|e| response::from_error(&e, flavour, lang));
     state.security_headers.apply(&mut response);
+    state
+        .metrics
+        .request(pattern, response.status().as_u16(), started.elapsed());
     // The route pattern, never the path or query: those carry codes.
     tracing::info!(
         method = %method,
@@ -111,7 +114,7 @@ async fn dispatch(
     route: Route,
     request: http::Request<Bytes>,
 ) -> Result<Response, Error> {
-    use handlers::{admin, api, family, health, kiosk, staff};
+    use handlers::{admin, api, asap, family, health, kiosk, staff};
     let r = &request;
     let is_api = matches!(
         route,
@@ -128,7 +131,9 @@ async fn dispatch(
     }
     match route {
         Route::Health => health::health_show(state).await,
-        Route::Metrics => Ok(health::metrics_show(state)),
+        Route::Ready => health::ready_show(state).await,
+        Route::Metrics => Ok(health::metrics_show(state, r).await),
+        Route::AsapKey(file) => asap::public_key_show(state, &file),
         Route::Privacy => family::privacy_show(state, r).await,
         Route::Asset(name) => Ok(assets::asset_show(name)),
         Route::InviteShow(invite) => family::invite_show(state, r, &invite).await,
@@ -176,6 +181,10 @@ async fn dispatch(
         Route::AdminApiKeyRevoke => admin::apikey_revoke(state, r).await,
         Route::AdminAudit => admin::audit_list(state, r).await,
         Route::AdminStats => admin::stats_show(state, r).await,
+        Route::AdminSubjects => admin::subjects_show(state, r).await,
+        Route::AdminSubjectExport => admin::subject_export(state, r).await,
+        Route::AdminSubjectErase => admin::subject_erase(state, r).await,
+        Route::StaffVisitDelete(id) => staff::visit_delete(state, r, id).await,
         Route::KioskShow(code) => kiosk::kiosk_show(state, r, &code).await,
         Route::KioskState(code) => kiosk::kiosk_state(state, r, &code).await,
         Route::MethodNotAllowed { allow } => Err(Error::MethodNotAllowed {

@@ -64,6 +64,7 @@ pub static TEXT: Text = Text {
     privacy_keep_bookings_fmt: "Eine Buchung und ihr Besuchslink: bis {} Tage nach dem Ende des Besuchs.",
     privacy_keep_family: "Name, E-Mail-Adresse und Sprache eines Angehörigen: bis seine letzte Buchung gelöscht ist.",
     privacy_keep_patients_fmt: "Pseudonym und Einladung eines Patienten: bis {} Tage nach der Entlassung.",
+    privacy_keep_meetings_fmt: "Ein Sofort-Gespräch, das das Stationspersonal startet, und die E-Mail-Adresse, an die der Gastlink ging: bis {} Tage nach dem Ende des Gesprächs; die Adresse verschwindet aus der Warteschlange, sobald die E-Mail versendet ist.",
     privacy_keep_mail_fmt: "Der Nachweis einer gesendeten E-Mail: {} Tage nach dem Versand.",
     privacy_keep_audit_fmt: "Das Prüfprotokoll: {} Tage.",
     privacy_keep_sessions_fmt: "Eine Anmeldung des Personals endet nach {} ohne Nutzung, spätestens nach {}.",

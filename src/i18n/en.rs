@@ -61,6 +61,7 @@ pub static TEXT: Text = Text {
     privacy_keep_bookings_fmt: "A booking and its visit link: until {} days after the visit's end.",
     privacy_keep_family: "A family member's name, e-mail address and language: until their last booking is deleted.",
     privacy_keep_patients_fmt: "A patient's label and invite: until {} days after discharge.",
+    privacy_keep_meetings_fmt: "An instant meeting started by ward staff, and the e-mail address its guest link was sent to: until {} days after the meeting's end; the address leaves the mail queue as soon as the mail is sent.",
     privacy_keep_mail_fmt: "The record of a sent mail: {} days after sending.",
     privacy_keep_audit_fmt: "The audit trail: {} days.",
     privacy_keep_sessions_fmt: "A staff login ends after {} without use, and after {} at most.",

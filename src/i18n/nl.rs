@@ -61,6 +61,7 @@ pub static TEXT: Text = Text {
     privacy_keep_bookings_fmt: "Een boeking en de bezoeklink: tot {} dagen na het einde van het bezoek.",
     privacy_keep_family: "Naam, e-mailadres en taal van een naaste: tot de laatste boeking van die naaste is verwijderd.",
     privacy_keep_patients_fmt: "Pseudoniem en uitnodiging van een patiënt: tot {} dagen na ontslag.",
+    privacy_keep_meetings_fmt: "Een direct gesprek dat afdelingspersoneel start, en het e-mailadres waarnaar de gastlink is gestuurd: tot {} dagen na het einde van het gesprek; het adres verdwijnt uit de wachtrij zodra de e-mail is verstuurd.",
     privacy_keep_mail_fmt: "Het verslag van een verstuurde e-mail: {} dagen na verzending.",
     privacy_keep_audit_fmt: "Het logboek: {} dagen.",
     privacy_keep_sessions_fmt: "Een medewerker wordt uitgelogd na {} zonder gebruik, en uiterlijk na {}.",

@@ -61,6 +61,7 @@ pub static TEXT: Text = Text {
     privacy_keep_bookings_fmt: "En bokning och dess besökslänk: till {} dagar efter besökets slut.",
     privacy_keep_family: "En anhörigs namn, e-postadress och språk: tills den anhöriges sista bokning har raderats.",
     privacy_keep_patients_fmt: "En patients pseudonym och inbjudan: till {} dagar efter utskrivning.",
+    privacy_keep_meetings_fmt: "Ett direktmöte som avdelningens personal startar, och e-postadressen som gästlänken skickades till: till {} dagar efter mötets slut; adressen tas bort ur kön så snart meddelandet har skickats.",
     privacy_keep_mail_fmt: "Uppgiften om ett skickat e-postmeddelande: {} dagar efter att det skickades.",
     privacy_keep_audit_fmt: "Granskningsloggen: {} dagar.",
     privacy_keep_sessions_fmt: "En personalinloggning upphör efter {} utan användning, och senast efter {}.",

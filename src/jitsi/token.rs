@@ -12,11 +12,14 @@
 //! places: `token_moderation` reads the top-level boolean `moderator`,
 //! `token_affiliation` reads `context.user.affiliation` / `.moderator`.
 
+use std::sync::{Arc, Mutex};
+
 use jiff::{SignedDuration, Timestamp};
 use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
 
-use super::keys::AppSecret;
+use super::keyring::{KeyError, KeyRing, SigningKey};
+use super::keys::{self, AppSecret, SecretError};
 use super::room::RoomName;
 use crate::config::{Algorithm, JitsiConfig};
 
@@ -110,8 +113,10 @@ pub struct Grant<'a> {
 pub enum MintError {
     #[error("the token would expire before it becomes valid")]
     EmptyWindow,
-    #[error("a token may be valid for at most {MAX_VALIDITY:#}")]
+    #[error("a token may be valid for at most {MAX_VALIDITY:#}, counted from when it is signed")]
     TooLong,
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("signing the token failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
@@ -149,7 +154,7 @@ struct ContextUser<'a> {
 /// mints, so every token in the system is made the same way.
 pub struct Minter {
     header: Header,
-    key: EncodingKey,
+    signer: Signer,
     issuer: String,
     audience: String,
     subject: String,
@@ -167,12 +172,100 @@ impl std::fmt::Debug for Minter {
     }
 }
 
+/// What signs: the shared secret (HS*), or the key ring's current RSA key
+/// (RS*), re-read when `bedside keys generate` made a new one current.
+enum Signer {
+    Secret(EncodingKey),
+    Rsa {
+        ring: KeyRing,
+        loaded: Mutex<Option<Arc<SigningKey>>>,
+    },
+}
+
+/// Why the key material for minting could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
 impl Minter {
+    /// The minter for the configured algorithm: the shared secret for HS*,
+    /// the key directory for RS*. With `create`, a first start makes the
+    /// missing secret or key (that is what `serve` does).
+    pub fn load(config: &JitsiConfig, create: bool) -> Result<Minter, LoadError> {
+        if !config.algorithm.is_public_key() {
+            let secret = keys::load(config, create)?;
+            return Ok(Minter::new(config, &secret));
+        }
+        let ring = KeyRing::new(&config.key_dir);
+        let current = match ring.current() {
+            Ok(key) => key,
+            Err(KeyError::NoKey(_)) if create => {
+                let kid = ring.generate(Timestamp::now())?;
+                tracing::info!(
+                    kid = %kid,
+                    dir = %config.key_dir.display(),
+                    "generated an RSA signing key; Prosody fetches its public key from <server.public_url>/asap"
+                );
+                ring.current()?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut minter = Minter::with_header(config, Signer::Secret(EncodingKey::from_secret(&[])));
+        minter.signer = Signer::Rsa {
+            ring,
+            loaded: Mutex::new(Some(Arc::new(current))),
+        };
+        Ok(minter)
+    }
+
+    /// An HS* minter with this secret.
     pub fn new(config: &JitsiConfig, secret: &AppSecret) -> Minter {
+        Minter::with_header(
+            config,
+            Signer::Secret(EncodingKey::from_secret(secret.expose())),
+        )
+    }
+
+    /// The RS* key ring, when tokens are signed with public keys.
+    pub fn key_ring(&self) -> Option<&KeyRing> {
+        match &self.signer {
+            Signer::Rsa { ring, .. } => Some(ring),
+            Signer::Secret(_) => None,
+        }
+    }
+
+    /// The current RSA key, reloaded when the directory names a new one.
+    fn rsa_key(
+        ring: &KeyRing,
+        loaded: &Mutex<Option<Arc<SigningKey>>>,
+    ) -> Result<Arc<SigningKey>, KeyError> {
+        let kid = ring
+            .current_kid()?
+            .ok_or_else(|| KeyError::NoKey(ring.dir().to_path_buf()))?;
+        let mut slot = loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = slot.as_ref()
+            && key.kid == kid
+        {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(ring.load(&kid)?);
+        tracing::info!(kid = %kid, "signing tokens with a new RSA key");
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+
+    fn with_header(config: &JitsiConfig, signer: Signer) -> Minter {
         let alg = match config.algorithm {
             Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
             Algorithm::HS384 => jsonwebtoken::Algorithm::HS384,
             Algorithm::HS512 => jsonwebtoken::Algorithm::HS512,
+            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::RS384 => jsonwebtoken::Algorithm::RS384,
+            Algorithm::RS512 => jsonwebtoken::Algorithm::RS512,
         };
         // Header::new sets typ "JWT", the exact string Prosody requires.
         let header = Header::new(alg);
@@ -186,7 +279,7 @@ impl Minter {
         };
         Minter {
             header,
-            key: EncodingKey::from_secret(secret.expose()),
+            signer,
             issuer: config.app_id.clone(),
             audience: config.audience.clone(),
             subject,
@@ -199,7 +292,12 @@ impl Minter {
         if grant.expires <= grant.not_before {
             return Err(MintError::EmptyWindow);
         }
-        if grant.expires.duration_since(grant.not_before) > MAX_VALIDITY {
+        if grant.expires.duration_since(grant.not_before) > MAX_VALIDITY
+            || grant.expires.duration_since(now) > MAX_VALIDITY
+        {
+            // The second rule bounds every token by its signing time, so a
+            // retired RSA key's tokens are all expired MAX_VALIDITY after it
+            // stopped signing.
             return Err(MintError::TooLong);
         }
         let moderator = grant.role == Role::Moderator;
@@ -221,7 +319,15 @@ impl Minter {
                 },
             },
         };
-        Ok(jsonwebtoken::encode(&self.header, &claims, &self.key)?)
+        match &self.signer {
+            Signer::Secret(key) => Ok(jsonwebtoken::encode(&self.header, &claims, key)?),
+            Signer::Rsa { ring, loaded } => {
+                let key = Minter::rsa_key(ring, loaded)?;
+                let mut header = self.header.clone();
+                header.kid = Some(key.kid.clone());
+                Ok(jsonwebtoken::encode(&header, &claims, &key.key)?)
+            }
+        }
     }
 
     /// The address that takes the holder straight into the room:

@@ -222,6 +222,25 @@ impl Store {
         Ok(busy == 0)
     }
 
+    /// Rebuilds the database file (`VACUUM`) and truncates the WAL, on the
+    /// writer thread and outside any transaction (`VACUUM` cannot run in
+    /// one). Writes queue behind it meanwhile. See [`crate::retention::vacuum`].
+    pub async fn vacuum(&self) -> Result<(), StoreError> {
+        let (done, result) = oneshot::channel();
+        let job = WriteJob::Raw(Box::new(move |conn| {
+            let outcome = conn
+                .execute_batch("VACUUM")
+                .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())));
+            let _ = done.send(outcome);
+        }));
+        lock(&self.inner.writer)
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        Ok(result.await.map_err(|_| StoreError::Closed)??)
+    }
+
     /// Finishes queued writes, checkpoints the WAL into the main file and
     /// closes the writer. Later writes fail with [`StoreError::Closed`].
     pub fn close(&self) {

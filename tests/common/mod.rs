@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod browser;
+pub mod mailbox;
+pub mod raw;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ pub const TEST_PURGE_SCHEDULE: &str = "0 0 3 * * *";
 
 /// The configuration tests use: defaults, with the data in `data_dir`.
 pub fn config_for(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
+    capture_logs();
     let mut env = Env::new();
     env.insert("BEDSIDE_DATA_DIR".into(), data_dir.display().to_string());
     env.insert(
@@ -396,4 +399,81 @@ pub fn seed_booking(
         with_mail.then_some(&mailer as &dyn Notifier),
     )
     .unwrap()
+}
+
+/// Where every test leaves the logs it caused — in-process servers and
+/// spawned `bedside` processes alike — for `.ci/log-scan` to read after
+/// the suite: `target/test-logs/`.
+pub fn test_log_dir() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is target/tmp");
+    let dir = target.join("test-logs");
+    std::fs::create_dir_all(&dir).expect("target/test-logs can be created");
+    dir
+}
+
+/// This test binary's name without cargo's hash, e.g. `mail`.
+fn test_binary() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    match stem.rsplit_once('-') {
+        Some((name, _hash)) => name.to_string(),
+        None => stem.into_owned(),
+    }
+}
+
+/// The log file of this test binary's process, with a suffix:
+/// `target/test-logs/<binary>-<pid><suffix>.log`.
+pub fn test_log_path(suffix: &str) -> PathBuf {
+    test_log_dir().join(format!(
+        "{}-{}{suffix}.log",
+        test_binary(),
+        std::process::id()
+    ))
+}
+
+/// Sends everything the code under test logs in this process (the
+/// servers of every test, at debug level) to [`test_log_path`], once per
+/// test binary. Called by [`config_for`], so every in-process server and
+/// seeding helper is covered.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(test_log_path(""))
+            .expect("the test log can be opened");
+        // Another subscriber set by a test (none today) wins; its logs are
+        // then its own business.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
+
+/// Appends what a spawned `bedside` wrote to stderr (its logs and
+/// messages) to `target/test-logs/<binary>-<pid>-bedside.log`, and hands
+/// the output back: `let out = keep_log(cmd.output().unwrap());`.
+pub fn keep_log(output: std::process::Output) -> std::process::Output {
+    keep_stderr(&output.stderr);
+    output
+}
+
+/// Appends `bytes` of a spawned `bedside`'s stderr to the log of this
+/// test binary's children (see [`keep_log`]).
+pub fn keep_stderr(bytes: &[u8]) {
+    use std::io::Write;
+    if bytes.is_empty() {
+        return;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(test_log_path("-bedside"))
+        .expect("the test log can be opened");
+    file.write_all(bytes).expect("the test log can be written");
 }

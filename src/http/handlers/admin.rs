@@ -1,5 +1,6 @@
 //! Admin pages under `/staff/admin`: units, tablets (with device links),
-//! staff accounts, API keys, the audit trail and per-unit statistics.
+//! staff accounts, API keys, the audit trail, per-unit statistics and data
+//! subject requests (export and erasure of one person's data).
 //! Admins only; every change is a CSRF-checked POST and is audited.
 //!
 //! A change that succeeds answers with a redirect to its list page (so a
@@ -22,7 +23,7 @@ use crate::domain::audit::{self, Actor};
 use crate::domain::hours::VisitingHours;
 use crate::domain::staff::{self, Role, StaffUser};
 use crate::domain::unit::{self, Unit, UnitSettings};
-use crate::domain::{DomainError, apikey, tablet};
+use crate::domain::{DomainError, apikey, subject, tablet};
 use crate::error::{Error, Result};
 use crate::http::forms::parse_form;
 use crate::http::pages::{Nav, render};
@@ -1865,4 +1866,245 @@ mod tests {
         assert_eq!(e.get("other"), None);
         assert!(e.absorb(DomainError::NotFound).is_err());
     }
+}
+
+// ---------------------------------------------------------------------------
+// Data subject requests (GDPR Art. 15 and 17)
+//
+// The address travels only in POST bodies — never in a URL, where logs and
+// browser history would keep it — and is never logged: the log and the
+// audit trail name the contact by id.
+
+/// What an erasure would remove, shown before it is confirmed.
+pub struct ErasePreview {
+    pub email: String,
+    pub contact: bool,
+    pub bookings: usize,
+    pub future: usize,
+    pub mail: usize,
+    pub mail_files: usize,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "admin_subjects.html")]
+pub struct SubjectsPage {
+    pub nav: Nav,
+    pub export_email: String,
+    pub export_errors: FieldErrors,
+    pub erase_email: String,
+    pub erase_errors: FieldErrors,
+    pub preview: Option<ErasePreview>,
+    /// What an erasure just removed, counts only.
+    pub erased: Option<String>,
+}
+
+impl SubjectsPage {
+    fn blank(user: &StaffUser) -> SubjectsPage {
+        SubjectsPage {
+            nav: Nav::of(user),
+            export_email: String::new(),
+            export_errors: FieldErrors::default(),
+            erase_email: String::new(),
+            erase_errors: FieldErrors::default(),
+            preview: None,
+            erased: None,
+        }
+    }
+}
+
+/// The longest address RFC 5321 allows.
+const EMAIL_MAX: usize = 254;
+
+/// What is said when an address finds nothing.
+const NOBODY: &str = "Nothing is stored about this address: no family contact, queued mail or \
+                      mail file has it. Check the spelling; bedside may also have deleted it already.";
+
+#[derive(Debug, Deserialize)]
+struct SubjectFields {
+    email: Option<String>,
+    email_again: Option<String>,
+}
+
+/// The address from the form, or the problem with it.
+fn subject_email(value: Option<&str>) -> std::result::Result<String, String> {
+    let v = value.unwrap_or_default().trim();
+    if v.is_empty() {
+        return Err("Enter the person's e-mail address.".into());
+    }
+    if v.chars().count() > EMAIL_MAX || !v.contains('@') || v.chars().any(char::is_control) {
+        return Err(
+            "This is not an e-mail address; write it as it was given, e.g. name@example.org."
+                .into(),
+        );
+    }
+    Ok(v.to_string())
+}
+
+fn same_address(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+/// `GET /staff/admin/subjects`
+pub async fn subjects_show(state: &State, request: &Request) -> Result<Response> {
+    let user = session::require_admin(state, request).await?;
+    render(Status::OK, &SubjectsPage::blank(&user))
+}
+
+/// `POST /staff/admin/subjects/export`: the same JSON as `bedside subject
+/// export`, as a download no cache keeps. Audited (by contact id).
+pub async fn subject_export(state: &State, request: &Request) -> Result<Response> {
+    let user = admin_change(state, request).await?;
+    let form: SubjectFields = parse_form(request)?;
+    let mut page = SubjectsPage::blank(&user);
+    page.export_email = form.email.clone().unwrap_or_default();
+    let email = match subject_email(form.email.as_deref()) {
+        Ok(e) => e,
+        Err(message) => {
+            page.export_errors.push("email", message);
+            return render(Status::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let retention = state.config.retention.clone();
+    let mail_dir = crate::retention::mail_dir(&state.config.db_path());
+    let now = state.clock.now().as_second();
+    let actor = Actor::Staff(user.id);
+    let exported = state
+        .store
+        .write(move |tx| {
+            let export = subject::export(tx, &email, &retention, &mail_dir)?;
+            let contact = crate::store::bookings::contact_id_by_email(tx, &email)?;
+            let object = contact.map(|id| format!("contact:{id}"));
+            audit::record(tx, actor, "subject.export", object.as_deref(), "ok", now)?;
+            Ok::<_, DomainError>((export, contact))
+        })
+        .await;
+    let (export, contact) = match exported {
+        Ok(e) => e,
+        Err(DomainError::NotFound) => {
+            page.export_errors.push("email", NOBODY);
+            return render(Status::NOT_FOUND, &page);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(staff = user.id, contact = ?contact, "subject export downloaded");
+    let body = serde_json::to_string_pretty(&export).map_err(|e| {
+        tracing::error!(error = %e, "could not serialise a subject export");
+        Error::Conflict("the export could not be written".into())
+    })?;
+    let mut response = text(Status::OK, &body);
+    with_header(
+        &mut response,
+        http::header::CONTENT_TYPE,
+        "application/json; charset=utf-8",
+    );
+    with_header(
+        &mut response,
+        http::header::CONTENT_DISPOSITION,
+        "attachment; filename=\"bedside-subject-export.json\"",
+    );
+    with_header(&mut response, http::header::CACHE_CONTROL, "no-store");
+    Ok(response)
+}
+
+/// `POST /staff/admin/subjects/erase`: with `email` only, shows what would
+/// be erased and asks for the address again; with `email_again` matching,
+/// erases through the same domain code as `bedside subject erase` and
+/// shows the counts.
+pub async fn subject_erase(state: &State, request: &Request) -> Result<Response> {
+    let user = admin_change(state, request).await?;
+    let form: SubjectFields = parse_form(request)?;
+    let mut page = SubjectsPage::blank(&user);
+    page.erase_email = form.email.clone().unwrap_or_default();
+    let email = match subject_email(form.email.as_deref()) {
+        Ok(e) => e,
+        Err(message) => {
+            page.erase_errors.push("email", message);
+            return render(Status::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let mail_dir = crate::retention::mail_dir(&state.config.db_path());
+    let now = state.clock.now();
+
+    let confirmed = form.email_again.as_deref().map(|a| same_address(a, &email));
+    if confirmed == Some(true) {
+        let actor = Actor::Staff(user.id);
+        let (e, dir) = (email.clone(), mail_dir.clone());
+        let erased = state
+            .store
+            .write(move |tx| subject::erase(tx, &e, actor, now.as_second(), &dir))
+            .await;
+        match erased {
+            Ok(erased) => {
+                // Out of the WAL too, not just unlinked.
+                if !state.store.checkpoint().await? {
+                    tracing::warn!(
+                        "after an erasure a reader kept the WAL from being truncated; the next checkpoint does it"
+                    );
+                }
+                tracing::info!(staff = user.id, contact = ?erased.contact_id, "subject erased");
+                page.erase_email.clear();
+                page.erased = Some(format!(
+                    "Erased: {} family contact, {} booking(s) ({} still to come, cancelled first without mail), \
+                     {} mail(s) and {} mail file(s). The audit trail records the counts, not the address.",
+                    usize::from(erased.contact_id.is_some()),
+                    erased.bookings,
+                    erased.cancelled,
+                    erased.mail,
+                    erased.mail_files
+                ));
+                return render(Status::OK, &page);
+            }
+            Err(DomainError::NotFound) => {
+                page.erase_errors.push("email", NOBODY);
+                return render(Status::NOT_FOUND, &page);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // The confirmation step: what would go, read without changing anything.
+    let retention = state.config.retention.clone();
+    let (e, dir) = (email.clone(), mail_dir.clone());
+    let found = state
+        .store
+        .read(move |c| subject::export(c, &e, &retention, &dir))
+        .await;
+    let export = match found {
+        Ok(x) => x,
+        Err(DomainError::NotFound) => {
+            page.erase_errors.push("email", NOBODY);
+            return render(Status::NOT_FOUND, &page);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let future = export
+        .bookings
+        .iter()
+        .filter(|b| {
+            b.status == "booked" && b.ends_at.parse::<Timestamp>().is_ok_and(|end| end > now)
+        })
+        .count();
+    let mut errors = FieldErrors::default();
+    if confirmed == Some(false) {
+        errors.push(
+            "email_again",
+            "This is not the address above; nothing was erased. Type the same address again.",
+        );
+    }
+    page.preview = Some(ErasePreview {
+        email,
+        contact: export.contact.is_some(),
+        bookings: export.bookings.len(),
+        future,
+        mail: export.mail.len(),
+        mail_files: export.mail_files.len(),
+        errors,
+    });
+    let status = if confirmed == Some(false) {
+        Status::UNPROCESSABLE_ENTITY
+    } else {
+        Status::OK
+    };
+    render(status, &page)
 }

@@ -248,6 +248,9 @@ pub async fn patient_discharge(state: &State, patient_id: i64) -> Result<Respons
             move |tx| patient::discharge(tx, patient_id, now, Some(mailer.as_ref()))
         })
         .await?;
+    state
+        .metrics
+        .bookings_cancelled(crate::metrics::By::Api, cancelled as u64);
     Ok(json(
         http::StatusCode::OK,
         &serde_json::json!({ "id": patient_id, "status": "discharged", "cancelled_bookings": cancelled }),
@@ -311,6 +314,7 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
             })
         })
         .await?;
+    state.metrics.booking_created(crate::metrics::By::Api);
     tracing::info!(booking = booked.id, "visit booked through the API");
     Ok(json(
         http::StatusCode::CREATED,
@@ -340,5 +344,6 @@ pub async fn booking_cancel(state: &State, booking_id: i64) -> Result<Response> 
             }
         })
         .await?;
+    state.metrics.bookings_cancelled(crate::metrics::By::Api, 1);
     Ok(json(http::StatusCode::OK, &BookingOut::from(&row)))
 }

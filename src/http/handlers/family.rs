@@ -165,6 +165,7 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
             .await;
         match result {
             Ok(booked) => {
+                state.metrics.booking_created(crate::metrics::By::Family);
                 tracing::info!(booking = booked.id, unit = unit.id, "visit booked");
                 return Ok(see_other(&format!("/v/{}/booked", booked.visit.expose())));
             }
@@ -284,9 +285,12 @@ async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
     state
         .store
         .read(move |c| match booking::visit_by_code(c, &code, horizon) {
-            Err(DomainError::NotFound) => {
-                meeting::by_guest_code(c, &code).map(|found| Link::Meeting(Box::new(found)))
-            }
+            Err(DomainError::NotFound) => match meeting::by_guest_code(c, &code) {
+                // Past retention (meeting end + booking_days) it is gone for
+                // every page at once, even before the purge removes it.
+                Ok(found) if !horizon.keeps(found.0.ends_at) => Err(DomainError::NotFound),
+                other => other.map(|found| Link::Meeting(Box::new(found))),
+            },
             other => other.map(|v| Link::Visit(Box::new(v))),
         })
         .await
@@ -318,7 +322,9 @@ fn meeting_join(state: &State, lang: Lang, meeting: &MeetingRow, unit: &Unit) ->
         expires: end + unit.grace,
     };
     tracing::info!(meeting = meeting.id, "guest joined an instant meeting");
-    Ok(see_other(&state.minter.join_url(&grant, now)?))
+    let url = state.minter.join_url(&grant, now)?;
+    state.metrics.token_minted(crate::metrics::TokenKind::Guest);
+    Ok(see_other(&url))
 }
 
 /// `GET /v/<code>`: the link a family keeps. Before the window a waiting
@@ -386,6 +392,9 @@ pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<
                 expires,
             };
             let url = state.minter.join_url(&grant, now)?;
+            state
+                .metrics
+                .token_minted(crate::metrics::TokenKind::Family);
             tracing::info!(booking = visit.booking.id, "family joined a visit");
             Ok(see_other(&url))
         }
@@ -427,6 +436,9 @@ pub async fn visit_cancel(state: &State, request: &Request, code: &str) -> Resul
     };
     match result {
         Ok(_) => {
+            state
+                .metrics
+                .bookings_cancelled(crate::metrics::By::Family, 1);
             tracing::info!(booking = visit.booking.id, "visit cancelled by the family");
             pages::render(
                 http::StatusCode::OK,

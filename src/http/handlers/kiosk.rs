@@ -251,6 +251,7 @@ pub async fn kiosk_state(state: &State, request: &Request, code: &str) -> Result
                 },
                 now,
             )?;
+            state.metrics.token_minted(crate::metrics::TokenKind::Kiosk);
             tracing::debug!(
                 booking = visit.booking.id,
                 tablet = kiosk.tablet.id,

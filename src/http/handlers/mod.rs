@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod asap;
 pub mod assets;
 pub mod family;
 pub mod health;

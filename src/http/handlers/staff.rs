@@ -3,8 +3,6 @@
 //! meetings. Operators see only their own units; every change is a
 //! CSRF-checked POST and lands in the audit trail.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -101,7 +99,7 @@ pub async fn login(state: &State, request: &Request) -> Result<Response> {
             Ok(response)
         }
         _ => {
-            state.failed_logins.fetch_add(1, Ordering::Relaxed);
+            state.metrics.failed_login();
             state.login_throttle.fail(ip, state.clock.now());
             state
                 .store
@@ -303,7 +301,9 @@ fn join_as_moderator(
         not_before: opens,
         expires,
     };
-    Ok(see_other(&state.minter.join_url(&grant, now)?))
+    let url = state.minter.join_url(&grant, now)?;
+    state.metrics.token_minted(crate::metrics::TokenKind::Staff);
+    Ok(see_other(&url))
 }
 
 /// `POST /staff/visits/{id}/open`: "open meeting on this device".
@@ -355,6 +355,7 @@ pub async fn visit_status(state: &State, request: &Request, id: i64) -> Result<R
     let status = form.status.unwrap_or_default();
     let now = state.clock.now();
     let actor = Actor::Staff(user.id);
+    let cancels = status == "patient-unavailable";
     state
         .store
         .write({
@@ -362,6 +363,9 @@ pub async fn visit_status(state: &State, request: &Request, id: i64) -> Result<R
             move |tx| booking::set_status(tx, id, &status, actor, now, Some(mailer.as_ref()))
         })
         .await?;
+    state
+        .metrics
+        .bookings_cancelled(crate::metrics::By::Staff, u64::from(cancels));
     Ok(see_other(&format!("/staff#visit-{id}")))
 }
 
@@ -382,6 +386,52 @@ pub async fn visit_move(state: &State, request: &Request, id: i64) -> Result<Res
         .write(move |tx| booking::move_tablet(tx, id, tablet, actor, now))
         .await?;
     Ok(see_other(&format!("/staff#visit-{id}")))
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf: Option<String>,
+    confirm: Option<String>,
+}
+
+/// `POST /staff/visits/{id}/delete`: "delete this visit's data now" — the
+/// booking, its link, its mail and the family's contact (unless another
+/// visit needs it) go at once; a visit still to come is cancelled first,
+/// with the family's cancellation mail (see
+/// [`crate::retention::delete_visit_now`]). Needs the `confirm` box ticked.
+pub async fn visit_delete(state: &State, request: &Request, id: i64) -> Result<Response> {
+    let user = session::require(state, request).await?;
+    let form: DeleteForm = forms::parse_form(request)?;
+    session::check_csrf(state, request, &user, form.csrf.as_deref())?;
+    visible_booking(state, &user, id).await?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Err(Error::Invalid {
+            field: "confirm",
+            message: "tick \"I am sure\" to delete this visit's data; nothing was deleted".into(),
+        });
+    }
+    let now = state.clock.now();
+    let actor = Actor::Staff(user.id);
+    let mailer = state.mailer.clone();
+    let deleted = state
+        .store
+        .write(move |tx| {
+            crate::retention::delete_visit_now(tx, id, actor, now, Some(mailer.as_ref()))
+        })
+        .await?;
+    // Out of the WAL as well, not only unlinked.
+    if !state.store.checkpoint().await? {
+        tracing::warn!(
+            "after deleting a visit a reader kept the WAL from being truncated; the next checkpoint does it"
+        );
+    }
+    tracing::info!(
+        booking = id,
+        staff = user.id,
+        cancelled = deleted.cancelled,
+        "visit data deleted at once"
+    );
+    Ok(see_other("/staff"))
 }
 
 async fn patients_page(
@@ -508,7 +558,7 @@ pub async fn patient_discharge(state: &State, request: &Request, id: i64) -> Res
     let now = state.clock.now().as_second();
     let viewer = user.clone();
     let mailer = state.mailer.clone();
-    state
+    let cancelled = state
         .store
         .write(move |tx| {
             let (p, _) = patient::active_by_id(tx, id)?;
@@ -524,9 +574,12 @@ pub async fn patient_discharge(state: &State, request: &Request, id: i64) -> Res
                 &format!("ok, {cancelled} visit(s) cancelled"),
                 now,
             )?;
-            Ok(())
+            Ok(cancelled)
         })
         .await?;
+    state
+        .metrics
+        .bookings_cancelled(crate::metrics::By::Staff, cancelled as u64);
     Ok(see_other("/staff/patients"))
 }
 
