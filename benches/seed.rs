@@ -166,8 +166,9 @@ fn expired(db: &Path, unit: &str, count: i64) -> Result<(), String> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(|e| e.to_string())?;
     println!(
-        "bench-result seed visits={count} tablets={n_tablets} seconds={:.1}",
-        started.elapsed().as_secs_f64()
+        "bench-result seed visits={count} tablets={n_tablets} seconds={:.1} purge_batch={}",
+        started.elapsed().as_secs_f64(),
+        bedside::retention::BATCH
     );
     Ok(())
 }

@@ -419,6 +419,11 @@ pub async fn visit_delete(state: &State, request: &Request, id: i64) -> Result<R
             crate::retention::delete_visit_now(tx, id, actor, now, Some(mailer.as_ref()))
         })
         .await?;
+    if deleted.cancelled {
+        state
+            .metrics
+            .bookings_cancelled(crate::metrics::By::Staff, 1);
+    }
     // Out of the WAL as well, not only unlinked.
     if !state.store.checkpoint().await? {
         tracing::warn!(
