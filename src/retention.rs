@@ -60,6 +60,11 @@ use crate::store::{Store, StoreError};
 /// batch ever be bound as one list.
 pub const BATCH: i64 = 500;
 
+/// How long one batch of bookings may take before it stops and commits what
+/// it has, so that a booking or a visit link waiting for the writer waits
+/// little (the bound is 50 ms for a write transaction).
+pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// How long a purge lease lasts unless renewed. Every batch renews it, and
 /// a batch takes milliseconds, so only a crashed or frozen purge lets it
 /// run out; then the next purge may start after this long.
@@ -299,9 +304,11 @@ impl Step {
     /// Deletes one batch; returns what went and whether more may be left.
     fn batch(self, conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<(Counts, bool)> {
         let mut counts = Counts::default();
+        let mut short = false;
         let deleted = match self {
             Step::Bookings => {
-                let (deleted, mail, contacts) = bookings_batch(conn, cut.bookings)?;
+                let (deleted, mail, contacts, cut_short) = bookings_batch(conn, cut.bookings)?;
+                short = cut_short;
                 counts.bookings = deleted;
                 counts.mail = mail;
                 counts.contacts = contacts;
@@ -381,7 +388,7 @@ impl Step {
                 counts.audit
             }
         };
-        Ok((counts, deleted as i64 >= BATCH))
+        Ok((counts, deleted as i64 >= BATCH || short))
     }
 }
 
@@ -392,7 +399,12 @@ fn delete(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> rusqlite:
 /// Deletes up to [`BATCH`] bookings that ended at or before `cutoff`; their
 /// outbox rows go with them (`ON DELETE CASCADE`), their contacts when no
 /// other booking uses them. Returns (bookings, outbox rows, contacts).
-fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64, u64)> {
+///
+/// A booking is several rows and a dozen index entries; on a slow disk 500
+/// of them hold the writer too long, so the batch also stops once it has
+/// taken [`BATCH_TIME`] (the last value says it stopped early).
+fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64, u64, bool)> {
+    let started = std::time::Instant::now();
     let rows: Vec<(i64, Option<i64>)> = conn
         .prepare(
             "SELECT id, contact_id FROM bookings WHERE ends_at <= ?1 ORDER BY ends_at LIMIT ?2",
@@ -402,10 +414,17 @@ fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64,
     let mut count_mail = conn.prepare("SELECT count(*) FROM outbox WHERE booking_id = ?1")?;
     let mut delete_booking = conn.prepare("DELETE FROM bookings WHERE id = ?1")?;
     let mut mail = 0u64;
+    let mut done = 0;
     for (id, _) in &rows {
         mail += count_mail.query_row([id], |r| r.get::<_, u64>(0))?;
         delete_booking.execute([id])?;
+        done += 1;
+        if started.elapsed() >= BATCH_TIME {
+            break;
+        }
     }
+    let short = done < rows.len();
+    let rows = &rows[..done];
     let mut contact_ids: Vec<i64> = rows.iter().filter_map(|(_, c)| *c).collect();
     contact_ids.sort_unstable();
     contact_ids.dedup();
@@ -417,7 +436,7 @@ fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64,
     for id in contact_ids {
         contacts += delete_contact.execute([id])? as u64;
     }
-    Ok((rows.len() as u64, mail, contacts))
+    Ok((rows.len() as u64, mail, contacts, short))
 }
 
 /// The mail directory of the database at `db_path`: `<data_dir>/mail`, where

@@ -88,6 +88,10 @@ pub struct UnitSettings {
 /// Defaults for a new unit, chosen for a typical ward: half-hour visits with
 /// ten minutes to wipe the tablet and walk to the next bed, a week ahead.
 pub const DEFAULT_SLOT_MINUTES: i64 = 30;
+
+/// The longest slot a unit may have; no visit lasts longer (queries rely on
+/// it to bound their index ranges).
+pub const MAX_SLOT_MINUTES: i64 = 240;
 pub const DEFAULT_BUFFER_MINUTES: i64 = 10;
 pub const DEFAULT_HORIZON_DAYS: i64 = 7;
 pub const DEFAULT_MAX_VISITS_PER_DAY: i64 = 2;
@@ -126,7 +130,7 @@ fn apply(row: &mut UnitRow, s: &UnitSettings) -> Result<(), DomainError> {
             "slot_minutes",
             s.slot_minutes,
             5,
-            240,
+            MAX_SLOT_MINUTES,
             &mut row.slot_minutes,
         ),
         (

@@ -14,8 +14,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use data_encoding::BASE64URL_NOPAD;
 use jiff::{SignedDuration, Timestamp};
-use jsonwebtoken::{EncodingKey, Header};
+use jsonwebtoken::Header;
 use serde::Serialize;
 
 use super::keyring::{KeyError, KeyRing, SigningKey};
@@ -175,7 +176,12 @@ impl std::fmt::Debug for Minter {
 /// What signs: the shared secret (HS*), or the key ring's current RSA key
 /// (RS*), re-read when `bedside keys generate` made a new one current.
 enum Signer {
-    Secret(EncodingKey),
+    /// Signed with ring directly: the header is always the same, so it is
+    /// encoded once, and the HMAC key is prepared once.
+    Secret {
+        key: ring::hmac::Key,
+        header_b64: String,
+    },
     Rsa {
         ring: KeyRing,
         loaded: Mutex<Option<Arc<SigningKey>>>,
@@ -214,19 +220,30 @@ impl Minter {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut minter = Minter::with_header(config, Signer::Secret(EncodingKey::from_secret(&[])));
-        minter.signer = Signer::Rsa {
-            ring,
-            loaded: Mutex::new(Some(Arc::new(current))),
-        };
-        Ok(minter)
+        Ok(Minter::with_header(
+            config,
+            Signer::Rsa {
+                ring,
+                loaded: Mutex::new(Some(Arc::new(current))),
+            },
+        ))
     }
 
     /// An HS* minter with this secret.
     pub fn new(config: &JitsiConfig, secret: &AppSecret) -> Minter {
+        let hmac = match config.algorithm {
+            Algorithm::HS384 | Algorithm::RS384 => ring::hmac::HMAC_SHA384,
+            Algorithm::HS512 | Algorithm::RS512 => ring::hmac::HMAC_SHA512,
+            Algorithm::HS256 | Algorithm::RS256 => ring::hmac::HMAC_SHA256,
+        };
+        // Exactly what jsonwebtoken writes for `Header::new(alg)`.
+        let header = format!(r#"{{"typ":"JWT","alg":"{}"}}"#, config.algorithm.as_str());
         Minter::with_header(
             config,
-            Signer::Secret(EncodingKey::from_secret(secret.expose())),
+            Signer::Secret {
+                key: ring::hmac::Key::new(hmac, secret.expose()),
+                header_b64: BASE64URL_NOPAD.encode(header.as_bytes()),
+            },
         )
     }
 
@@ -234,7 +251,7 @@ impl Minter {
     pub fn key_ring(&self) -> Option<&KeyRing> {
         match &self.signer {
             Signer::Rsa { ring, .. } => Some(ring),
-            Signer::Secret(_) => None,
+            Signer::Secret { .. } => None,
         }
     }
 
@@ -320,7 +337,18 @@ impl Minter {
             },
         };
         match &self.signer {
-            Signer::Secret(key) => Ok(jsonwebtoken::encode(&self.header, &claims, key)?),
+            Signer::Secret { key, header_b64 } => {
+                let payload =
+                    serde_json::to_vec(&claims).map_err(jsonwebtoken::errors::Error::from)?;
+                let mut token = String::with_capacity(header_b64.len() + payload.len() * 2 + 90);
+                token.push_str(header_b64);
+                token.push('.');
+                BASE64URL_NOPAD.encode_append(&payload, &mut token);
+                let signature = ring::hmac::sign(key, token.as_bytes());
+                token.push('.');
+                BASE64URL_NOPAD.encode_append(signature.as_ref(), &mut token);
+                Ok(token)
+            }
             Signer::Rsa { ring, loaded } => {
                 let key = Minter::rsa_key(ring, loaded)?;
                 let mut header = self.header.clone();

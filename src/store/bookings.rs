@@ -88,18 +88,19 @@ pub fn booking_by_visit(
     conn: &Connection,
     visit_hash: &[u8],
 ) -> rusqlite::Result<Option<BookingRow>> {
-    conn.query_row(
-        select_bookings!("WHERE b.visit_hash = ?1"),
-        [visit_hash],
-        booking_row,
-    )
-    .optional()
+    // Cached: this is the lookup behind every click on a visit link.
+    conn.prepare_cached(select_bookings!("WHERE b.visit_hash = ?1"))?
+        .query_row([visit_hash], booking_row)
+        .optional()
 }
 
 pub fn booking_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<BookingRow>> {
     conn.query_row(select_bookings!("WHERE b.id = ?1"), [id], booking_row)
         .optional()
 }
+
+/// A visit's longest possible length, in seconds.
+const MAX_VISIT_SECS: i64 = crate::domain::unit::MAX_SLOT_MINUTES * 60;
 
 /// Live bookings of a unit's tablets that end after `from` and start before `until`.
 pub fn busy_between(
@@ -112,9 +113,13 @@ pub fn busy_between(
         "SELECT b.tablet_id, b.starts_at, b.ends_at
          FROM bookings b JOIN tablets t ON t.id = b.tablet_id
          WHERE t.unit_id = ?1 AND b.status IN ('booked', 'done', 'no-show')
-           AND b.ends_at > ?2 AND b.starts_at < ?3",
+           AND b.ends_at > ?2 AND b.starts_at < ?3
+           -- No visit is longer than the longest slot, so this bounds the
+           -- (tablet, start) index range from below as well: without it
+           -- every booking is checked against all earlier ones.
+           AND b.starts_at > ?2 - ?4",
     )?
-    .query_map(params![unit_id, from, until], |r| {
+    .query_map(params![unit_id, from, until, MAX_VISIT_SECS], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })?
     .collect()
@@ -251,19 +256,16 @@ macro_rules! select_contacts {
 }
 
 pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<ContactRow>> {
-    conn.query_row(
-        select_contacts!(", language FROM contacts WHERE id = ?1"),
-        [id],
-        |r| {
+    conn.prepare_cached(select_contacts!(", language FROM contacts WHERE id = ?1"))?
+        .query_row([id], |r| {
             Ok(ContactRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 email: r.get(2)?,
                 language: r.get(3)?,
             })
-        },
-    )
-    .optional()
+        })
+        .optional()
 }
 
 /// The contact with an e-mail address, looked up by its HMAC under the

@@ -97,7 +97,8 @@ pub fn unit_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Un
 }
 
 pub fn unit_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<UnitRow>> {
-    conn.query_row(select_units!("WHERE id = ?1"), [id], unit_row)
+    conn.prepare_cached(select_units!("WHERE id = ?1"))?
+        .query_row([id], unit_row)
         .optional()
 }
 
