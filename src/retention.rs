@@ -63,7 +63,7 @@ pub const BATCH: i64 = 500;
 /// How long one batch of bookings may take before it stops and commits what
 /// it has, so that a booking or a visit link waiting for the writer waits
 /// little (the bound is 50 ms for a write transaction).
-pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How long a purge lease lasts unless renewed. Every batch renews it, and
 /// a batch takes milliseconds, so only a crashed or frozen purge lets it
