@@ -426,7 +426,7 @@ fn nginx_test_copy(dir: &Path, conf: &str, ports: Option<(u16, u16, u16)>) -> Pa
     std::fs::write(
         &main,
         format!(
-            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\n\
+            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nmaster_process off;\nevents {{}}\n\
              http {{\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n  include {d}/bedside.conf;\n}}\n"
         ),
     )
@@ -474,6 +474,12 @@ async fn nginx_access_log_keeps_no_query_string_and_no_code() {
             .arg("-c")
             .arg(&main)
             .args(["-g", "daemon off;"])
+            // One process (master_process off above), so stopping it stops
+            // all of nginx; and none of it holds the test's output open
+            // (a leaked worker holding stdout would hang `cargo test | tee`).
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nginx starts"),
     );
