@@ -23,7 +23,7 @@ fn the_readme_starts_with_the_run_and_test_commands_and_ci_runs_the_test_one() {
     assert!(ci.contains("set -euo pipefail"), "{ci}");
     assert!(
         ci.lines()
-            .any(|l| l == "cargo test" || l.starts_with("cargo test 2>&1 |")),
+            .any(|l| l == "cargo test" || l.starts_with("cargo test >")),
         "{ci}"
     );
 }
