@@ -1010,10 +1010,12 @@ fn two_purges_at_once_do_not_both_run() {
     let config = config_for(dir.path(), &[]);
     let now = at("2026-11-23T08:00:00Z");
     let old = now.as_second() - 400 * DAY;
+    // Enough batches that the two purges overlap even on a busy machine.
+    const ROWS: u64 = 15_000;
     let fill = || {
         let conn = open_db(dir.path());
         let tx = conn.unchecked_transaction().unwrap();
-        for _ in 0..6000 {
+        for _ in 0..ROWS {
             tx.execute(
                 "INSERT INTO audit (at, actor, action, outcome) VALUES (?1, 'cli', 'old', 'ok')",
                 [old],
@@ -1027,7 +1029,7 @@ fn two_purges_at_once_do_not_both_run() {
     // They usually overlap at once; if one happens to finish before the
     // other starts, both run in turn, and the race is tried again.
     let mut saw_busy = false;
-    for _ in 0..5 {
+    for _ in 0..10 {
         fill();
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let threads: Vec<_> = (0..2)
@@ -1050,7 +1052,7 @@ fn two_purges_at_once_do_not_both_run() {
             })
             .collect();
         assert!(!ran.is_empty(), "{runs:?}");
-        assert_eq!(ran.iter().map(|r| r.counts.audit).sum::<u64>(), 6000);
+        assert_eq!(ran.iter().map(|r| r.counts.audit).sum::<u64>(), ROWS);
         assert!(ran.iter().all(|r| r.succeeded()));
         assert_eq!(
             count(
@@ -1065,7 +1067,7 @@ fn two_purges_at_once_do_not_both_run() {
             break;
         }
     }
-    assert!(saw_busy, "the two purges never overlapped in five tries");
+    assert!(saw_busy, "the two purges never overlapped in ten tries");
     // Nothing is left locked or broken: the lease is gone, and the next purge runs.
     assert_eq!(
         count(

@@ -4,6 +4,7 @@
 //! lease run out and the row be sent again: at most one duplicate, never a
 //! lost mail.
 
+use crate::store::CachedExt;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// How long a claimed row is the sender's alone. Longer than any SMTP
@@ -32,7 +33,7 @@ pub struct NewMail<'a> {
 /// connection (see [`crate::crypto::register`]): a queued mail holds the
 /// family's address and calendar invitation until it is sent.
 pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, subject,
              body_text, body_html, ics, ics_method, status, due_at, stale_at, created_at)
          VALUES (?1, ?2, ?3, ?4, bedside_seal_text('outbox.recipient', ?4, ?5),
@@ -98,7 +99,7 @@ pub fn reseal_all(conn: &Connection, new: &crate::crypto::DataKey) -> rusqlite::
                 None => None,
             });
         }
-        conn.execute(
+        conn.execute_cached(
             "UPDATE outbox SET recipient = ?2, subject = ?3, body_text = ?4, body_html = ?5,
                  ics = ?6 WHERE id = ?1",
             params![id, sealed[0], sealed[1], sealed[2], sealed[3], sealed[4]],
@@ -118,7 +119,7 @@ pub fn drop_pending(
 ) -> rusqlite::Result<usize> {
     let mut dropped = 0;
     for kind in kinds {
-        dropped += conn.execute(
+        dropped += conn.execute_cached(
             "UPDATE outbox SET status = 'stale', last_error = ?3, finished_at = ?4,
                  recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
              WHERE booking_id = ?1 AND kind = ?2 AND status = 'pending'",
@@ -151,7 +152,7 @@ pub fn claim_due(
     now: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Claimed>, usize)> {
-    let stale = conn.execute(
+    let stale = conn.execute_cached(
         "UPDATE outbox SET status = 'stale', last_error = 'the visit was over before the mail could go',
              finished_at = ?1, recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
          WHERE status = 'pending' AND stale_at <= ?1
@@ -189,7 +190,7 @@ pub fn claim_due(
         })?
         .collect::<rusqlite::Result<_>>()?;
     for row in &rows {
-        conn.execute(
+        conn.execute_cached(
             "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1 WHERE id = ?1",
             params![row.id, now + LEASE_SECS],
         )?;
@@ -199,7 +200,7 @@ pub fn claim_due(
 
 /// The relay accepted the mail: keep the record, drop the content.
 pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE outbox SET status = 'sent', finished_at = ?2, lease_until = NULL, last_error = NULL,
              recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
          WHERE id = ?1",
@@ -210,7 +211,7 @@ pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
 
 /// A temporary failure: try again at `due_at`.
 pub fn mark_retry(conn: &Connection, id: i64, due_at: i64, error: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE outbox SET due_at = ?2, lease_until = NULL, last_error = ?3 WHERE id = ?1",
         params![id, due_at, error],
     )?;
@@ -221,7 +222,7 @@ pub fn mark_retry(conn: &Connection, id: i64, due_at: i64, error: &str) -> rusql
 /// reply for admins, and the content so an admin can retry once the cause
 /// is fixed (retention purges it with the row).
 pub fn mark_failed(conn: &Connection, id: i64, error: &str, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE outbox SET status = 'failed', finished_at = ?3, lease_until = NULL, last_error = ?2
          WHERE id = ?1",
         params![id, error, now],
@@ -240,7 +241,7 @@ pub struct Counts {
 
 pub fn counts(conn: &Connection) -> rusqlite::Result<Counts> {
     let mut c = Counts::default();
-    let mut stmt = conn.prepare("SELECT status, count(*) FROM outbox GROUP BY status")?;
+    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM outbox GROUP BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (status, n) = row?;
@@ -256,7 +257,7 @@ pub fn counts(conn: &Connection) -> rusqlite::Result<Counts> {
 
 /// A failed mail, for admins: (id, kind, created_at, the relay's reply).
 pub fn failed(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<(i64, String, i64, String)>> {
-    conn.prepare(
+    conn.prepare_cached(
         "SELECT id, kind, created_at, coalesce(last_error, '') FROM outbox
          WHERE status = 'failed' ORDER BY id DESC LIMIT ?1",
     )?
@@ -280,7 +281,7 @@ pub fn retry_failed(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bo
     if ready.is_none() {
         return Ok(false);
     }
-    conn.execute(
+    conn.execute_cached(
         "UPDATE outbox SET status = 'pending', due_at = ?2, attempts = 0, created_at = ?2,
              finished_at = NULL, lease_until = NULL WHERE id = ?1",
         params![id, now],

@@ -1,5 +1,6 @@
 //! Queries on `bookings` and `contacts`.
 
+use crate::store::CachedExt;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::crypto::{self, DataKey};
@@ -65,7 +66,7 @@ pub struct NewBookingRow<'a> {
 }
 
 pub fn booking_insert(conn: &Connection, b: &NewBookingRow<'_>, now: i64) -> rusqlite::Result<i64> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO bookings (patient_id, contact_id, tablet_id, starts_at, ends_at, room,
              visit_hash, status, created_at, local_day)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'booked', ?8, ?9)",
@@ -95,7 +96,7 @@ pub fn booking_by_visit(
 }
 
 pub fn booking_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<BookingRow>> {
-    conn.query_row(select_bookings!("WHERE b.id = ?1"), [id], booking_row)
+    conn.query_row_cached(select_bookings!("WHERE b.id = ?1"), [id], booking_row)
         .optional()
 }
 
@@ -109,7 +110,7 @@ pub fn busy_between(
     from: i64,
     until: i64,
 ) -> rusqlite::Result<Vec<(i64, i64, i64)>> {
-    conn.prepare(
+    conn.prepare_cached(
         "SELECT b.tablet_id, b.starts_at, b.ends_at
          FROM bookings b JOIN tablets t ON t.id = b.tablet_id
          WHERE t.unit_id = ?1 AND b.status IN ('booked', 'done', 'no-show')
@@ -132,7 +133,7 @@ pub fn patient_bookings_between(
     from: i64,
     until: i64,
 ) -> rusqlite::Result<i64> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT count(*) FROM bookings
          WHERE patient_id = ?1 AND status IN ('booked', 'done', 'no-show')
            AND starts_at >= ?2 AND starts_at < ?3",
@@ -148,7 +149,7 @@ pub fn unit_bookings_between(
     from: i64,
     until: i64,
 ) -> rusqlite::Result<Vec<BookingRow>> {
-    conn.prepare(select_bookings!(
+    conn.prepare_cached(select_bookings!(
         "WHERE p.unit_id = ?1 AND b.starts_at >= ?2 AND b.starts_at < ?3 \
          ORDER BY b.starts_at, t.label"
     ))?
@@ -163,7 +164,7 @@ pub fn booking_cancel(
     by: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE bookings SET status = ?2, cancelled_by = ?3, cancelled_at = ?4
          WHERE id = ?1 AND status = 'booked'",
         params![id, status, by, now],
@@ -184,7 +185,7 @@ pub fn cancel_future_of_patient(
         )?
         .query_map(params![patient_id, now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    conn.execute(
+    conn.execute_cached(
         "UPDATE bookings SET status = 'cancelled', cancelled_by = ?2, cancelled_at = ?3
          WHERE patient_id = ?1 AND status = 'booked' AND ends_at > ?3",
         params![patient_id, by, now],
@@ -194,7 +195,7 @@ pub fn cancel_future_of_patient(
 
 /// Bookings still to come on one tablet.
 pub fn future_on_tablet(conn: &Connection, tablet_id: i64, now: i64) -> rusqlite::Result<u64> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT count(*) FROM bookings WHERE tablet_id = ?1 AND status = 'booked' AND ends_at > ?2",
         params![tablet_id, now],
         |r| r.get(0),
@@ -222,7 +223,7 @@ pub fn contact_upsert(
     privacy_version: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    conn.query_row(
+    conn.query_row_cached(
         "WITH k (email_key) AS (SELECT bedside_email_key(?2))
          INSERT INTO contacts (name, email, email_key, name_enc, email_enc, language,
              consent_at, privacy_version, created_at)
@@ -271,7 +272,7 @@ pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Cont
 /// The contact with an e-mail address, looked up by its HMAC under the
 /// connection's key.
 pub fn contact_id_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id FROM contacts WHERE email_key = bedside_email_key(?1)",
         [email],
         |r| r.get(0),
@@ -313,7 +314,7 @@ pub fn reseal_contact(
     let email_enc = key
         .seal(&crypto::context("contacts.email", &email_key), email)
         .map_err(crypto)?;
-    conn.execute(
+    conn.execute_cached(
         "UPDATE contacts SET name = '', email = '', email_key = ?2, name_enc = ?3, email_enc = ?4
          WHERE id = ?1",
         params![id, email_key, name_enc, email_enc],
@@ -323,13 +324,13 @@ pub fn reseal_contact(
 
 /// Every contact as (id, name, e-mail), opened with the connection's key.
 pub fn contacts_all(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
-    conn.prepare(select_contacts!("FROM contacts ORDER BY id"))?
+    conn.prepare_cached(select_contacts!("FROM contacts ORDER BY id"))?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect()
 }
 
 pub fn booking_set_status(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE bookings SET status = ?2 WHERE id = ?1 AND status = 'booked'",
         params![id, status],
     )?;
@@ -337,7 +338,7 @@ pub fn booking_set_status(conn: &Connection, id: i64, status: &str) -> rusqlite:
 }
 
 pub fn booking_set_tablet(conn: &Connection, id: i64, tablet_id: i64) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE bookings SET tablet_id = ?2 WHERE id = ?1 AND status = 'booked'",
         params![id, tablet_id],
     )?;

@@ -1,5 +1,6 @@
 //! Queries on `meetings` (instant meetings started by staff).
 
+use crate::store::CachedExt;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 #[derive(Debug, Clone)]
@@ -34,7 +35,7 @@ pub fn meeting_insert(
     ends_at: i64,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO meetings (unit_id, staff_id, room, guest_hash, starts_at, ends_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![unit_id, staff_id, room, guest_hash, starts_at, ends_at, now],
@@ -46,7 +47,7 @@ pub fn meeting_by_guest(
     conn: &Connection,
     guest_hash: &[u8],
 ) -> rusqlite::Result<Option<MeetingRow>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, unit_id, staff_id, room, starts_at, ends_at FROM meetings WHERE guest_hash = ?1",
         [guest_hash],
         meeting_row,
@@ -55,7 +56,7 @@ pub fn meeting_by_guest(
 }
 
 pub fn meeting_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<MeetingRow>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, unit_id, staff_id, room, starts_at, ends_at FROM meetings WHERE id = ?1",
         [id],
         meeting_row,
@@ -70,7 +71,7 @@ pub fn meetings_between(
     from: i64,
     until: i64,
 ) -> rusqlite::Result<Vec<MeetingRow>> {
-    conn.prepare(
+    conn.prepare_cached(
         "SELECT id, unit_id, staff_id, room, starts_at, ends_at FROM meetings
          WHERE unit_id = ?1 AND starts_at >= ?2 AND starts_at < ?3 ORDER BY starts_at",
     )?

@@ -1,5 +1,6 @@
 //! Queries on `patients`.
 
+use crate::store::CachedExt;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A `patients` row.
@@ -27,7 +28,7 @@ pub fn patient_insert(
     invite_hash: &[u8],
     now: i64,
 ) -> rusqlite::Result<i64> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO patients (unit_id, label, status, invite_hash, created_at)
          VALUES (?1, ?2, 'active', ?3, ?4)",
         params![unit_id, label, invite_hash, now],
@@ -41,7 +42,7 @@ pub fn patient_by_invite(
     conn: &Connection,
     invite_hash: &[u8],
 ) -> rusqlite::Result<Option<PatientRow>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, unit_id, label, status FROM patients
          WHERE invite_hash = ?1 AND status = 'active'",
         [invite_hash],
@@ -51,7 +52,7 @@ pub fn patient_by_invite(
 }
 
 pub fn patient_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<PatientRow>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, unit_id, label, status FROM patients WHERE id = ?1",
         [id],
         patient_row,
@@ -60,7 +61,7 @@ pub fn patient_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Pati
 }
 
 pub fn patients_of_unit(conn: &Connection, unit_id: i64) -> rusqlite::Result<Vec<PatientRow>> {
-    conn.prepare(
+    conn.prepare_cached(
         "SELECT id, unit_id, label, status FROM patients
          WHERE unit_id = ?1 AND status = 'active' ORDER BY label, id",
     )?
@@ -69,7 +70,7 @@ pub fn patients_of_unit(conn: &Connection, unit_id: i64) -> rusqlite::Result<Vec
 }
 
 pub fn patient_discharge(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE patients SET status = 'discharged', discharged_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;

@@ -1,5 +1,6 @@
 //! Queries on `units` and `tablets`.
 
+use crate::store::CachedExt;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A `units` row as stored.
@@ -47,7 +48,7 @@ fn unit_row(r: &Row<'_>) -> rusqlite::Result<UnitRow> {
 }
 
 pub fn unit_insert(conn: &Connection, u: &UnitRow, now: i64) -> rusqlite::Result<i64> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO units (name, time_zone, visiting_hours, slot_minutes, buffer_minutes,
              horizon_days, max_visits_per_day, early_join_minutes, grace_minutes,
              family_display, created_at)
@@ -70,7 +71,7 @@ pub fn unit_insert(conn: &Connection, u: &UnitRow, now: i64) -> rusqlite::Result
 }
 
 pub fn unit_update(conn: &Connection, u: &UnitRow) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE units SET time_zone = ?2, visiting_hours = ?3, slot_minutes = ?4,
              buffer_minutes = ?5, horizon_days = ?6, max_visits_per_day = ?7,
              early_join_minutes = ?8, grace_minutes = ?9, family_display = ?10
@@ -92,7 +93,7 @@ pub fn unit_update(conn: &Connection, u: &UnitRow) -> rusqlite::Result<()> {
 }
 
 pub fn unit_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<UnitRow>> {
-    conn.query_row(select_units!("WHERE name = ?1"), [name], unit_row)
+    conn.query_row_cached(select_units!("WHERE name = ?1"), [name], unit_row)
         .optional()
 }
 
@@ -103,7 +104,7 @@ pub fn unit_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<UnitRow
 }
 
 pub fn unit_list(conn: &Connection) -> rusqlite::Result<Vec<UnitRow>> {
-    conn.prepare(select_units!("ORDER BY name"))?
+    conn.prepare_cached(select_units!("ORDER BY name"))?
         .query_map([], unit_row)?
         .collect()
 }
@@ -132,7 +133,7 @@ pub fn tablet_insert(
     label: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO tablets (unit_id, label, active, created_at) VALUES (?1, ?2, 1, ?3)",
         params![unit_id, label, now],
     )?;
@@ -140,13 +141,15 @@ pub fn tablet_insert(
 }
 
 pub fn tablets_of_unit(conn: &Connection, unit_id: i64) -> rusqlite::Result<Vec<TabletRow>> {
-    conn.prepare("SELECT id, unit_id, label, active FROM tablets WHERE unit_id = ?1 ORDER BY id")?
-        .query_map([unit_id], tablet_row)?
-        .collect()
+    conn.prepare_cached(
+        "SELECT id, unit_id, label, active FROM tablets WHERE unit_id = ?1 ORDER BY id",
+    )?
+    .query_map([unit_id], tablet_row)?
+    .collect()
 }
 
 pub fn tablet_set_active(conn: &Connection, id: i64, active: bool) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE tablets SET active = ?2 WHERE id = ?1",
         params![id, active],
     )?;
@@ -155,7 +158,7 @@ pub fn tablet_set_active(conn: &Connection, id: i64, active: bool) -> rusqlite::
 
 /// The tablet with this id.
 pub fn tablet_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<TabletRow>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, unit_id, label, active FROM tablets WHERE id = ?1",
         [id],
         tablet_row,
@@ -166,7 +169,7 @@ pub fn tablet_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Table
 /// Every tablet of every unit, with whether a device link is set (the
 /// hash itself never leaves the database), by unit and then id.
 pub fn tablets_all(conn: &Connection) -> rusqlite::Result<Vec<(TabletRow, bool)>> {
-    conn.prepare(
+    conn.prepare_cached(
         "SELECT t.id, t.unit_id, t.label, t.active, t.device_hash IS NOT NULL
          FROM tablets t JOIN units u ON u.id = t.unit_id
          ORDER BY u.name, t.id",
@@ -178,7 +181,7 @@ pub fn tablets_all(conn: &Connection) -> rusqlite::Result<Vec<(TabletRow, bool)>
 /// Sets the hash of a tablet's device code, replacing (and so ending) the
 /// previous one. False when there is no such tablet.
 pub fn tablet_set_device_hash(conn: &Connection, id: i64, hash: &[u8]) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE tablets SET device_hash = ?2 WHERE id = ?1",
         params![id, hash],
     )? == 1)
@@ -203,7 +206,7 @@ pub fn daily_counts(
     from: &str,
     to: &str,
 ) -> rusqlite::Result<Vec<DailyCount>> {
-    conn.prepare(
+    conn.prepare_cached(
         "SELECT day, booked, done, no_show, cancelled FROM daily_counts
          WHERE unit_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
     )?
@@ -225,7 +228,7 @@ pub fn tablet_by_device(
     conn: &Connection,
     device_hash: &[u8],
 ) -> rusqlite::Result<Option<TabletRow>> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, unit_id, label, active FROM tablets WHERE device_hash = ?1",
         [device_hash],
         tablet_row,
