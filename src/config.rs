@@ -889,25 +889,7 @@ pub fn parse_vacuum_schedule(v: &str) -> Result<Option<String>, String> {
         return Ok(None);
     }
     let example = "write e.g. \"0 30 3 * * Sun\" (Sundays 03:30 UTC), or \"\" for never";
-    if v.split_whitespace().count() != 6 {
-        return Err(format!(
-            "'{v}' is not six cron fields (second minute hour day-of-month month day-of-week); \
-             {example}"
-        ));
-    }
-    let cron = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(v)
-        .map_err(|e| format!("'{v}' is not a cron schedule ({e}); {example}"))?;
-    let start =
-        chrono::DateTime::from_timestamp(jiff::Timestamp::now().as_second(), 0).unwrap_or_default();
-    let runs: Vec<i64> = cron
-        .iter_after(start)
-        .take(SCHEDULE_SAMPLE)
-        .map(|t| t.timestamp())
-        .collect();
+    let runs = schedule_runs(v, example)?;
     if runs.is_empty() {
         return Err(format!("'{v}' never runs (again); {example}"));
     }
@@ -924,12 +906,11 @@ pub fn parse_vacuum_schedule(v: &str) -> Result<Option<String>, String> {
 /// to see a weekly pattern through, or two months of a daily one.
 const SCHEDULE_SAMPLE: usize = 64;
 
-/// Checks a purge schedule exactly as tokio-cron-scheduler parses it (six
-/// fields, seconds first, day-of-month and day-of-week both applying) and
-/// returns it with its longest gap between two runs.
-pub fn parse_schedule(v: &str) -> Result<(String, Duration), String> {
-    let v = v.trim();
-    let example = "write e.g. \"0 */15 * * * *\" (every 15 minutes) or \"0 30 * * * *\" (hourly)";
+/// The next [`SCHEDULE_SAMPLE`] runs (Unix seconds) of a six-field cron
+/// schedule, parsed exactly as tokio-cron-scheduler parses it (seconds
+/// first, day-of-month and day-of-week both applying); `example` ends the
+/// error message.
+fn schedule_runs(v: &str, example: &str) -> Result<Vec<i64>, String> {
     if v.split_whitespace().count() != 6 {
         return Err(format!(
             "'{v}' is not six cron fields (second minute hour day-of-month month day-of-week); \
@@ -944,11 +925,20 @@ pub fn parse_schedule(v: &str) -> Result<(String, Duration), String> {
         .map_err(|e| format!("'{v}' is not a cron schedule ({e}); {example}"))?;
     let start =
         chrono::DateTime::from_timestamp(jiff::Timestamp::now().as_second(), 0).unwrap_or_default();
-    let runs: Vec<i64> = cron
+    Ok(cron
         .iter_after(start)
         .take(SCHEDULE_SAMPLE)
         .map(|t| t.timestamp())
-        .collect();
+        .collect())
+}
+
+/// Checks a purge schedule exactly as tokio-cron-scheduler parses it (six
+/// fields, seconds first, day-of-month and day-of-week both applying) and
+/// returns it with its longest gap between two runs.
+pub fn parse_schedule(v: &str) -> Result<(String, Duration), String> {
+    let v = v.trim();
+    let example = "write e.g. \"0 */15 * * * *\" (every 15 minutes) or \"0 30 * * * *\" (hourly)";
+    let runs = schedule_runs(v, example)?;
     let gaps: Vec<i64> = runs.windows(2).map(|w| w[1] - w[0]).collect();
     let (Some(&shortest), Some(&longest)) = (gaps.iter().min(), gaps.iter().max()) else {
         return Err(format!("'{v}' never runs (again); {example}"));

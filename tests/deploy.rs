@@ -341,14 +341,9 @@ fn systemd_unit_is_sandboxed_and_hands_secrets_over_as_credentials() {
     );
 }
 
-#[test]
-fn nginx_config_passes_nginx_t() {
-    let Some([nginx, openssl]) = tools(["nginx", "openssl"], "nginx -t on deploy/nginx.conf")
-    else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A self-signed certificate for the test copies of the proxy configs:
+/// `key.pem` and `cert.pem` in `dir`.
+fn throwaway_certificate(openssl: &std::path::Path, dir: &std::path::Path) {
     let (ok, out) = run(Command::new(openssl)
         .args([
             "req",
@@ -362,10 +357,21 @@ fn nginx_config_passes_nginx_t() {
             "/CN=visits.hospital.example.org",
             "-keyout",
         ])
-        .arg(d.join("key.pem"))
+        .arg(dir.join("key.pem"))
         .arg("-out")
-        .arg(d.join("cert.pem")));
+        .arg(dir.join("cert.pem")));
     assert!(ok, "openssl req: {out}");
+}
+
+#[test]
+fn nginx_config_passes_nginx_t() {
+    let Some([nginx, openssl]) = tools(["nginx", "openssl"], "nginx -t on deploy/nginx.conf")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    throwaway_certificate(&openssl, d);
     let main = nginx_test_copy(d, &read("deploy/nginx.conf"), None);
     let (ok, out) = run(Command::new(nginx)
         .arg("-t")
@@ -442,23 +448,7 @@ async fn nginx_access_log_keeps_no_query_string_and_no_code() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (ok, out) = run(Command::new(openssl)
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=visits.hospital.example.org",
-            "-keyout",
-        ])
-        .arg(d.join("key.pem"))
-        .arg("-out")
-        .arg(d.join("cert.pem")));
-    assert!(ok, "openssl req: {out}");
+    throwaway_certificate(&openssl, d);
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(data.path()).await;
     let (http_port, https_port) = (free_port(), free_port());
