@@ -133,7 +133,7 @@ async fn dispatch(
         Route::Health => health::health_show(state).await,
         Route::Ready => health::ready_show(state).await,
         Route::Metrics => Ok(health::metrics_show(state, r).await),
-        Route::AsapKey(file) => asap::public_key_show(state, &file),
+        Route::AsapKey(file) => asap::public_key_show(state, &file).await,
         Route::Privacy => family::privacy_show(state, r).await,
         Route::Asset(name) => Ok(assets::asset_show(name)),
         Route::InviteShow(invite) => family::invite_show(state, r, &invite).await,

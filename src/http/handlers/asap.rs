@@ -14,15 +14,20 @@ use crate::State;
 use crate::error::{Error, Result};
 use crate::http::response::Response;
 
-pub fn public_key_show(state: &State, file: &str) -> Result<Response> {
-    let Some(ring) = state.minter.key_ring() else {
+pub async fn public_key_show(state: &State, file: &str) -> Result<Response> {
+    let Some(ring) = state.minter.key_ring().cloned() else {
         // HS* mode: there are no public keys.
         return Err(Error::NotFound);
     };
-    let Some(hash) = file.strip_suffix(".pem") else {
+    let Some(hash) = file.strip_suffix(".pem").map(str::to_string) else {
         return Err(Error::NotFound);
     };
-    let pem = match ring.public_pem(hash, state.clock.now()) {
+    let now = state.clock.now();
+    // The key directory is read off the async workers.
+    let found = tokio::task::spawn_blocking(move || ring.public_pem(&hash, now))
+        .await
+        .map_err(|_| Error::Db(crate::store::StoreError::Closed))?;
+    let pem = match found {
         Ok(Some(pem)) => pem,
         Ok(None) => return Err(Error::NotFound),
         Err(e) => return Err(Error::Mint(e.into())),
