@@ -61,6 +61,8 @@ pub struct State {
     pub privacy_version: String,
     /// Whether a purge is running, and since when the server is up.
     pub purge: retention::Monitor,
+    /// Visits recently opened by their link (`/v/<code>`).
+    pub visits: domain::booking::VisitCache,
 }
 
 /// Why bedside could not start.
@@ -175,6 +177,7 @@ pub async fn run_with_clock(
     let grace = config.server.shutdown_grace;
     let rng = ring::rand::SystemRandom::new();
     let state = Arc::new(State {
+        visits: domain::booking::VisitCache::new(),
         security_headers: http::response::SecurityHeaders::new(&config),
         mailer: Arc::new(mailer),
         privacy_version: privacy::privacy_version(&config),

@@ -482,6 +482,56 @@ async fn discharge_stops_the_invite_and_cancels_visits_to_come() {
     server.stop().await;
 }
 
+/// The server keeps visits it has opened in memory; a change another
+/// process commits (the CLI discharging the patient, here through its own
+/// connection) still reaches the link within moments, and no token is
+/// minted for the cancelled visit afterwards.
+#[tokio::test]
+async fn a_change_made_by_another_process_reaches_an_opened_visit_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let code = booked_visit(&server, &ward.invite).await;
+    clock.set(at(FIRST_SLOT));
+    for _ in 0..3 {
+        let (status, _, _) = server.get(&format!("/v/{code}")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    {
+        let conn = bedside::store::open_for_command(&dir.path().join("bedside.db")).unwrap();
+        let cancelled = bedside::domain::patient::discharge(
+            &conn,
+            ward.patient_id,
+            at(FIRST_SLOT).as_second(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(cancelled, 1);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _, page) = server.get(&format!("/v/{code}")).await;
+        if status == StatusCode::OK && page.contains("This visit was cancelled") {
+            break;
+        }
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the link still opens the call {:?} after the discharge",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // From then on, every request says so.
+    for _ in 0..3 {
+        let (status, _, page) = server.get(&format!("/v/{code}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("This visit was cancelled"));
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_message_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

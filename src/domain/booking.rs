@@ -1,5 +1,8 @@
 //! Booking a visit, cancelling it, and where a visit link stands in time.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use ring::rand::SecureRandom;
 use rusqlite::Connection;
@@ -317,6 +320,86 @@ pub fn visit_by_code(
     })
 }
 
+/// Visits recently opened by their link, kept in memory so a family that
+/// reloads, or a whole ward's families at the top of the hour, cost no
+/// database read. An entry is used only while [`Store::generation`] is the
+/// one read *before* the rows were: any committed change to a booking, unit,
+/// contact, patient or tablet (a cancellation, a status, a moved tablet, an
+/// erasure, a purge) makes every entry stale at once. Retention and the
+/// join window are judged from the clock at each request, as without it.
+///
+/// [`Store::generation`]: crate::store::Store::generation
+pub struct VisitCache {
+    /// Code hash → the generation it was read at, and the visit.
+    entries: Mutex<HashMap<Vec<u8>, Entry>>,
+    /// When each visit's last join was logged (booking id → second).
+    joins: Mutex<HashMap<i64, i64>>,
+}
+
+type Entry = (u64, Arc<Visit>);
+
+/// A family that joins the same visit again within this long (a reload, a
+/// dropped connection) is not logged again at `info`.
+pub const JOIN_LOG_QUIET: SignedDuration = SignedDuration::from_mins(10);
+
+/// Most visits kept; a full cache starts over (a day's visits on a big
+/// hospital's wards fit many times).
+const VISIT_CACHE_ENTRIES: usize = 4096;
+
+impl VisitCache {
+    pub fn new() -> VisitCache {
+        VisitCache {
+            entries: Mutex::new(HashMap::new()),
+            joins: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when a join of visit `booking` at `now` is the first in
+    /// [`JOIN_LOG_QUIET`], so worth a log line for the ward's support.
+    pub fn join_worth_logging(&self, booking: i64, now: Timestamp) -> bool {
+        let now = now.as_second();
+        let mut joins = self.joins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&last) = joins.get(&booking)
+            && (0..JOIN_LOG_QUIET.as_secs()).contains(&(now - last))
+        {
+            return false;
+        }
+        if joins.len() >= VISIT_CACHE_ENTRIES {
+            joins.retain(|_, last| now - *last < JOIN_LOG_QUIET.as_secs());
+            if joins.len() >= VISIT_CACHE_ENTRIES {
+                joins.clear();
+            }
+        }
+        joins.insert(booking, now);
+        true
+    }
+
+    /// The visit behind the code with this hash ([`Code::hash`]; the cache,
+    /// like the database, keeps no code) as of `generation`, if cached then.
+    pub fn get(&self, code_hash: &[u8], generation: u64) -> Option<Arc<Visit>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(code_hash) {
+            Some((g, visit)) if *g == generation => Some(visit.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `visit`, read from rows after `generation` was taken.
+    pub fn put(&self, code_hash: Vec<u8>, generation: u64, visit: Arc<Visit>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VISIT_CACHE_ENTRIES && !entries.contains_key(&code_hash) {
+            entries.clear();
+        }
+        entries.insert(code_hash, (generation, visit));
+    }
+}
+
+impl Default for VisitCache {
+    fn default() -> Self {
+        VisitCache::new()
+    }
+}
+
 /// Where a visit stands at some moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -589,5 +672,23 @@ pub fn by_id_shown(
         Ok((booking, unit))
     } else {
         Err(DomainError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_visit_join_is_logged_once_per_quiet_period() {
+        let cache = VisitCache::new();
+        let t0: Timestamp = "2026-11-23T14:00:00Z".parse().unwrap();
+        assert!(cache.join_worth_logging(1, t0));
+        assert!(!cache.join_worth_logging(1, t0 + SignedDuration::from_secs(5)));
+        assert!(cache.join_worth_logging(2, t0), "another visit is logged");
+        assert!(!cache.join_worth_logging(1, t0 + JOIN_LOG_QUIET - SignedDuration::from_secs(1)));
+        assert!(cache.join_worth_logging(1, t0 + JOIN_LOG_QUIET));
+        // A clock set back (an operator fixing the time) logs again.
+        assert!(cache.join_worth_logging(1, t0 - SignedDuration::from_mins(1)));
     }
 }

@@ -23,6 +23,14 @@ pub fn json<T: serde::Serialize>(status: http::StatusCode, body: &T) -> Response
     }
 }
 
+/// As [`with_header`], taking the value without copying it (a long
+/// `Location`, say).
+pub fn with_header_owned(response: &mut Response, name: http::HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
 /// Sets a header from a static name and a value known to be valid text.
 pub fn with_header(response: &mut Response, name: http::HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
@@ -44,12 +52,16 @@ pub fn text(status: http::StatusCode, body: &str) -> Response {
     )
 }
 
+/// Headers a response usually ends up with: its own few and
+/// [`SecurityHeaders`]. Room for them up front spares the map regrowing.
+const USUAL_HEADERS: usize = 12;
+
 fn with_type(status: http::StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
     let mut response = http::Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.reserve(USUAL_HEADERS);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -99,13 +99,15 @@ async fn handle(state: &State, request: http::Request<Incoming>) -> Response {
         .metrics
         .request(pattern, response.status().as_u16(), started.elapsed());
     // The route pattern, never the path or query: those carry codes.
-    tracing::info!(
-        method = %method,
-        route = pattern,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    // Every request is counted in /metrics; the log has a line at `info`
+    // for those that went wrong (4xx, 5xx), at `debug` for the rest.
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 400 {
+        tracing::info!(method = %method, route = pattern, status, latency_ms, "request");
+    } else {
+        tracing::debug!(method = %method, route = pattern, status, latency_ms, "request");
+    }
     response
 }
 

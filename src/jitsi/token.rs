@@ -176,11 +176,14 @@ impl std::fmt::Debug for Minter {
 /// What signs: the shared secret (HS*), or the key ring's current RSA key
 /// (RS*), re-read when `bedside keys generate` made a new one current.
 enum Signer {
-    /// Signed with ring directly: the header is always the same, so it is
-    /// encoded once, and the HMAC key is prepared once.
+    /// Signed with ring directly. The header and the claims that never
+    /// change (`iss`, `aud`, `sub`) are encoded once, into `prefix`
+    /// (`<header>.<start of payload>`), and the HMAC has taken them in
+    /// already: a token costs its own claims, their base64url and the rest
+    /// of the HMAC.
     Secret {
-        key: ring::hmac::Key,
-        header_b64: String,
+        prefix: String,
+        hmac: Box<ring::hmac::Context>,
     },
     Rsa {
         ring: KeyRing,
@@ -238,13 +241,24 @@ impl Minter {
         };
         // Exactly what jsonwebtoken writes for `Header::new(alg)`.
         let header = format!(r#"{{"typ":"JWT","alg":"{}"}}"#, config.algorithm.as_str());
-        Minter::with_header(
+        let mut minter = Minter::with_header(
             config,
             Signer::Secret {
-                key: ring::hmac::Key::new(hmac, secret.expose()),
-                header_b64: BASE64URL_NOPAD.encode(header.as_bytes()),
+                prefix: String::new(),
+                hmac: Box::new(ring::hmac::Context::with_key(&ring::hmac::Key::new(
+                    hmac,
+                    secret.expose(),
+                ))),
             },
-        )
+        );
+        let fixed = fixed_claims_json(&minter.issuer, &minter.audience, &minter.subject);
+        if let Signer::Secret { prefix, hmac } = &mut minter.signer {
+            *prefix = BASE64URL_NOPAD.encode(header.as_bytes());
+            prefix.push('.');
+            BASE64URL_NOPAD.encode_append(&fixed, prefix);
+            hmac.update(prefix.as_bytes());
+        }
+        minter
     }
 
     /// The RS* key ring, when tokens are signed with public keys.
@@ -306,6 +320,18 @@ impl Minter {
 
     /// Signs a token for exactly this grant. `now` is the issue time.
     pub fn mint(&self, grant: &Grant<'_>, now: Timestamp) -> Result<String, MintError> {
+        let mut token = String::with_capacity(512);
+        self.mint_into(grant, now, &mut token)?;
+        Ok(token)
+    }
+
+    /// [`Minter::mint`], appending the token to `out`.
+    fn mint_into(
+        &self,
+        grant: &Grant<'_>,
+        now: Timestamp,
+        out: &mut String,
+    ) -> Result<(), MintError> {
         if grant.expires <= grant.not_before {
             return Err(MintError::EmptyWindow);
         }
@@ -337,23 +363,25 @@ impl Minter {
             },
         };
         match &self.signer {
-            Signer::Secret { key, header_b64 } => {
-                let payload =
-                    serde_json::to_vec(&claims).map_err(jsonwebtoken::errors::Error::from)?;
-                let mut token = String::with_capacity(header_b64.len() + payload.len() * 2 + 90);
-                token.push_str(header_b64);
-                token.push('.');
-                BASE64URL_NOPAD.encode_append(&payload, &mut token);
-                let signature = ring::hmac::sign(key, token.as_bytes());
-                token.push('.');
-                BASE64URL_NOPAD.encode_append(signature.as_ref(), &mut token);
-                Ok(token)
+            Signer::Secret { prefix, hmac } => {
+                let mut json = Vec::with_capacity(256);
+                variable_claims_json(&mut json, &claims)?;
+                let start = out.len() + prefix.len();
+                out.push_str(prefix);
+                BASE64URL_NOPAD.encode_append(&json, out);
+                let mut hmac = ring::hmac::Context::clone(hmac);
+                hmac.update(&out.as_bytes()[start..]);
+                let signature = hmac.sign();
+                out.push('.');
+                BASE64URL_NOPAD.encode_append(signature.as_ref(), out);
+                Ok(())
             }
             Signer::Rsa { ring, loaded } => {
                 let key = Minter::rsa_key(ring, loaded)?;
                 let mut header = self.header.clone();
                 header.kid = Some(key.kid.clone());
-                Ok(jsonwebtoken::encode(&header, &claims, &key.key)?)
+                out.push_str(&jsonwebtoken::encode(&header, &claims, &key.key)?);
+                Ok(())
             }
         }
     }
@@ -362,13 +390,65 @@ impl Minter {
     /// `https://<jitsi>[/<tenant>]/<room>#jwt=<token>`. The token rides in the
     /// fragment, which browsers never send to a server or in a Referer.
     pub fn join_url(&self, grant: &Grant<'_>, now: Timestamp) -> Result<String, MintError> {
-        let token = self.mint(grant, now)?;
-        Ok(format!(
-            "{}/{}#jwt={token}",
-            self.join_base,
-            grant.room.as_str()
-        ))
+        let room = grant.room.as_str();
+        let mut url = String::with_capacity(self.join_base.len() + room.len() + 512);
+        url.push_str(&self.join_base);
+        url.push('/');
+        url.push_str(room);
+        url.push_str("#jwt=");
+        self.mint_into(grant, now, &mut url)?;
+        Ok(url)
     }
+}
+
+/// The claims that are the same in every token of a minter, as the start of
+/// the payload's JSON: `{"iss":…,"aud":…,"sub":…,` padded with spaces (JSON
+/// whitespace) to a multiple of three bytes, so its base64url is a prefix of
+/// every payload's and is encoded once.
+fn fixed_claims_json(iss: &str, aud: &str, sub: &str) -> Vec<u8> {
+    let mut json = Vec::with_capacity(128);
+    for (name, value) in [("{\"iss\":", iss), (",\"aud\":", aud), (",\"sub\":", sub)] {
+        json.extend_from_slice(name.as_bytes());
+        // A &str always serializes.
+        let _ = serde_json::to_writer(&mut json, value);
+    }
+    json.push(b',');
+    while json.len() % 3 != 0 {
+        json.push(b' ');
+    }
+    json
+}
+
+/// The rest of the payload after [`fixed_claims_json`]: the same members, in
+/// the same order and with the same escaping, as serde writes for
+/// [`Claims`] (a test compares the two).
+fn variable_claims_json(out: &mut Vec<u8>, c: &Claims<'_>) -> Result<(), MintError> {
+    let to_json = |e: serde_json::Error| MintError::Sign(e.into());
+    out.extend_from_slice(b"\"room\":");
+    serde_json::to_writer(&mut *out, c.room).map_err(to_json)?;
+    for (name, value) in [
+        (",\"iat\":", c.iat),
+        (",\"nbf\":", c.nbf),
+        (",\"exp\":", c.exp),
+    ] {
+        out.extend_from_slice(name.as_bytes());
+        serde_json::to_writer(&mut *out, &value).map_err(to_json)?;
+    }
+    out.extend_from_slice(if c.moderator {
+        b",\"moderator\":true,\"context\":{\"user\":{\"id\":"
+    } else {
+        b",\"moderator\":false,\"context\":{\"user\":{\"id\":"
+    });
+    let user = &c.context.user;
+    serde_json::to_writer(&mut *out, user.id).map_err(to_json)?;
+    out.extend_from_slice(b",\"name\":");
+    serde_json::to_writer(&mut *out, user.name).map_err(to_json)?;
+    out.extend_from_slice(b",\"moderator\":\"");
+    out.extend_from_slice(user.moderator.as_bytes());
+    out.extend_from_slice(b"\",\"affiliation\":\"");
+    out.extend_from_slice(user.affiliation.as_bytes());
+    out.extend_from_slice(b"\"}}}");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -458,6 +538,54 @@ mod tests {
             let d = verify(&token, ring_alg, SECRET).expect(alg);
             assert_eq!(d.header["alg"], alg);
             assert_eq!(d.header["typ"], "JWT");
+        }
+    }
+
+    #[test]
+    fn the_payload_is_what_serde_writes_for_the_claims() {
+        // Names that need escaping, odd lengths of the fixed claims (each
+        // padding length), both roles.
+        let names = ["Family of Bed 12", "Zoë \"Mum\" <O'Brien> \\ ☺", "Tablet 3"];
+        let apps = ["bedside", "app12", "hospital-app"];
+        for (i, (name, app)) in names.iter().zip(apps).enumerate() {
+            let m = minter(&[("BEDSIDE_JITSI_APP_ID", app)]);
+            let room = RoomName::parse("abc123").unwrap();
+            let user = TokenUser::new(&format!("visit-{i}"), name).unwrap();
+            for role in [Role::Guest, Role::Moderator] {
+                let g = grant(&room, &user, role);
+                let now = t("2026-11-22T13:55:00Z");
+                let token = m.mint(&g, now).unwrap();
+                assert!(verify(&token, ring::hmac::HMAC_SHA256, SECRET).is_some());
+                let payload = token.split('.').nth(1).unwrap();
+                let payload = BASE64URL_NOPAD.decode(payload.as_bytes()).unwrap();
+                let payload = String::from_utf8(payload).unwrap();
+                // The padding is whitespace after the fixed claims' comma.
+                let (fixed, rest) = payload.split_once("\"room\"").unwrap();
+                let fixed = fixed.trim_end();
+                let moderator = role == Role::Moderator;
+                let expected = serde_json::to_string(&Claims {
+                    iss: &m.issuer,
+                    aud: &m.audience,
+                    sub: &m.subject,
+                    room: room.as_str(),
+                    iat: now.as_second(),
+                    nbf: g.not_before.as_second(),
+                    exp: g.expires.as_second(),
+                    moderator,
+                    context: Context {
+                        user: ContextUser {
+                            id: &user.id,
+                            name: &user.name,
+                            moderator: if moderator { "true" } else { "false" },
+                            affiliation: if moderator { "owner" } else { "member" },
+                        },
+                    },
+                })
+                .unwrap();
+                assert_eq!(format!("{fixed}\"room\"{rest}"), expected);
+                let value: Value = serde_json::from_str(&payload).unwrap();
+                assert_eq!(value["context"]["user"]["name"], *name);
+            }
         }
     }
 

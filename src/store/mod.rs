@@ -27,6 +27,7 @@ pub mod staff;
 pub mod units;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -102,6 +103,8 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// See [`Store::generation`].
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -114,11 +117,13 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let key = data_key_for(path)?;
         let conn = open_for_command(path)?;
+        let generation = Arc::new(AtomicU64::new(0));
+        let changes = Changes::watch(&conn, generation.clone())?;
 
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new()
             .name("bedside-db-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, changes))
             .map_err(StoreError::Thread)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -127,8 +132,19 @@ impl Store {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
+                generation,
             }),
         })
+    }
+
+    /// A number that grows after every committed change to a booking, unit,
+    /// contact, patient or tablet — by this server's writer at once, by another
+    /// process (a CLI command) within [`OUTSIDE_CHANGES_EVERY`]. A value
+    /// read *before* reading rows stays equal to the current one only as long
+    /// as those rows are unchanged, which is what [`crate::domain::booking::VisitCache`]
+    /// relies on.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// The database file.
@@ -293,23 +309,97 @@ fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+/// How often the writer looks for changes another process committed
+/// (`PRAGMA data_version`) while it has nothing else to do.
+pub const OUTSIDE_CHANGES_EVERY: Duration = Duration::from_millis(200);
+
+/// Tells readers that rows they may have cached changed: TEMP triggers on the
+/// writer's connection (so no other connection, the CLI's included, needs
+/// the function they call) flag every update or delete of a booking, unit,
+/// contact, patient or tablet (what a visit link shows); after the transaction ends the flag becomes a new
+/// [`Store::generation`]. Commits by other processes show in
+/// `PRAGMA data_version`, which this connection's own commits never change.
+struct Changes {
+    flagged: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+    data_version: i64,
+}
+
+impl Changes {
+    fn watch(conn: &Connection, generation: Arc<AtomicU64>) -> rusqlite::Result<Changes> {
+        use rusqlite::functions::FunctionFlags;
+        let flagged = Arc::new(AtomicBool::new(false));
+        let flag = flagged.clone();
+        conn.create_scalar_function(
+            "bedside_changed",
+            0,
+            FunctionFlags::SQLITE_UTF8,
+            move |_| {
+                flag.store(true, Ordering::Relaxed);
+                Ok(rusqlite::types::Null)
+            },
+        )?;
+        for table in ["bookings", "units", "contacts", "patients", "tablets"] {
+            for event in ["UPDATE", "DELETE"] {
+                conn.execute_batch(&format!(
+                    "CREATE TEMP TRIGGER IF NOT EXISTS changed_{table}_{event} \
+                     AFTER {event} ON main.{table} BEGIN SELECT bedside_changed(); END;"
+                ))?;
+            }
+        }
+        let data_version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok(Changes {
+            flagged,
+            generation,
+            data_version,
+        })
+    }
+
+    /// After a transaction (committed or not) or a raw job: publishes a new
+    /// generation if this connection or another process changed rows.
+    fn settle(&mut self, conn: &Connection) {
+        let mut changed = self.flagged.swap(false, Ordering::AcqRel);
+        match conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)) {
+            Ok(v) if v == self.data_version => {}
+            Ok(v) => {
+                self.data_version = v;
+                changed = true;
+            }
+            // Not knowing is treated as a change: a cache refill costs little.
+            Err(_) => changed = true,
+        }
+        if changed {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, mut changes: Changes) {
     let mut group: Vec<TxJob> = Vec::new();
-    while let Ok(first) = jobs.recv() {
+    loop {
+        let first = match jobs.recv_timeout(OUTSIDE_CHANGES_EVERY) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                changes.settle(&conn);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 WriteJob::Tx(f) => group.push(f),
                 WriteJob::Raw(f) => {
-                    run_group(&mut conn, std::mem::take(&mut group));
+                    run_group(&mut conn, std::mem::take(&mut group), &mut changes);
                     f(&mut conn);
+                    changes.settle(&conn);
                 }
             }
             if group.len() < MAX_GROUP {
                 next = jobs.try_recv().ok();
             }
         }
-        run_group(&mut conn, std::mem::take(&mut group));
+        run_group(&mut conn, std::mem::take(&mut group), &mut changes);
     }
     // All senders are gone: the server is shutting down. Fold the WAL back
     // into the database so the file on disk is complete on its own.
@@ -319,8 +409,9 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
 }
 
 /// Runs a group of jobs in one transaction and tells each its outcome after
-/// the commit.
-fn run_group(conn: &mut Connection, group: Vec<TxJob>) {
+/// the commit — and after a new [`Store::generation`] is published, so a
+/// caller that reads again once told sees no stale cached row.
+fn run_group(conn: &mut Connection, group: Vec<TxJob>, changes: &mut Changes) {
     if group.is_empty() {
         return;
     }
@@ -350,7 +441,10 @@ fn run_group(conn: &mut Connection, group: Vec<TxJob>) {
         }
     }
     let committed = match lost {
-        Some(e) => Err(e),
+        Some(e) => {
+            drop(tx);
+            Err(e)
+        }
         None => tx.commit(),
     };
     if let Err(e) = &committed {
@@ -358,6 +452,7 @@ fn run_group(conn: &mut Connection, group: Vec<TxJob>) {
             fail_unrun(f, e);
         }
     }
+    changes.settle(conn);
     for complete in done {
         complete(committed.as_ref().map(|_| ()));
     }
@@ -492,6 +587,65 @@ pub fn inspect(path: &Path) -> Result<Inspection, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The generation moves after this writer changes a booking-side row,
+    /// not after unrelated writes or inserts, and after another connection
+    /// (a CLI command) commits anything, within a few polls.
+    #[tokio::test]
+    async fn the_generation_follows_changes_from_here_and_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let g0 = store.generation();
+        store
+            .write(|tx| {
+                Ok::<_, StoreError>(tx.execute(
+                    "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0)",
+                    [],
+                )?)
+            })
+            .await
+            .unwrap();
+        store
+            .write(|tx| Ok::<_, StoreError>(tx.execute("INSERT INTO meta VALUES ('a', '1')", [])?))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.generation(),
+            g0,
+            "inserts change no row a reader kept"
+        );
+        store
+            .write(|tx| Ok::<_, StoreError>(tx.execute("UPDATE units SET name = 'Ward 4'", [])?))
+            .await
+            .unwrap();
+        let g1 = store.generation();
+        assert!(g1 > g0, "told after the commit, the generation has moved");
+        // A failing job's changes are rolled back; whether that moves the
+        // generation does not matter, but it must not go back.
+        let _ = store
+            .write(|tx| {
+                tx.execute("UPDATE units SET name = 'Ward 5'", [])?;
+                Err::<(), _>(StoreError::Closed)
+            })
+            .await;
+        let g2 = store.generation();
+        assert!(g2 >= g1);
+
+        let other = open_for_command(&path).unwrap();
+        other
+            .execute("UPDATE meta SET value = '2' WHERE key = 'a'", [])
+            .unwrap();
+        let started = std::time::Instant::now();
+        while store.generation() == g2 {
+            assert!(
+                started.elapsed() < OUTSIDE_CHANGES_EVERY * 10,
+                "another connection's commit was not noticed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        store.close();
+    }
 
     #[tokio::test]
     async fn writes_commit_and_errors_roll_back() {

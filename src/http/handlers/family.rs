@@ -9,6 +9,8 @@
 //! in the form; every other page (the invite, the privacy page, a guest
 //! link) the browser's `Accept-Language`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -16,13 +18,14 @@ use crate::State;
 use crate::calendar::Method;
 use crate::domain::DomainError;
 use crate::domain::booking::{self, BookingRequest, Phase, Visit};
+use crate::domain::codes::Code;
 use crate::domain::unit::{FamilyDisplay, Unit};
 use crate::domain::{meeting, patient};
 use crate::error::{Error, Result};
 use crate::http::forms;
 use crate::http::handlers::throttled;
 use crate::http::pages::{self, BookedPage, Entered, InvitePage, MessagePage, WaitingPage};
-use crate::http::response::{Response, with_header};
+use crate::http::response::{Response, with_header, with_header_owned};
 use crate::i18n::{Lang, fill};
 use crate::jitsi::{Grant, Role, RoomName, TokenUser};
 use crate::retention::Horizon;
@@ -167,7 +170,7 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
             Ok(booked) => {
                 state.metrics.booking_created(crate::metrics::By::Family);
                 tracing::info!(booking = booked.id, unit = unit.id, "visit booked");
-                return Ok(see_other(&format!("/v/{}/booked", booked.visit.expose())));
+                return Ok(see_other(format!("/v/{}/booked", booked.visit.expose())));
             }
             Err(DomainError::Invalid { field, message }) => {
                 errors.push(problem(lang, field, message, false))
@@ -215,9 +218,9 @@ fn problem(
     (field, text.to_string())
 }
 
-fn see_other(location: &str) -> Response {
+fn see_other(location: String) -> Response {
     let mut response = crate::http::response::text(http::StatusCode::SEE_OTHER, "");
-    with_header(&mut response, http::header::LOCATION, location);
+    with_header_owned(&mut response, http::header::LOCATION, location);
     response
 }
 
@@ -275,14 +278,30 @@ fn cancelled_page(visit: &Visit, lang: Lang) -> Result<Response> {
 /// What a `/v/<code>` link leads to: a booked visit, or an instant
 /// meeting's guest link.
 enum Link {
-    Visit(Box<Visit>),
+    Visit(Arc<Visit>),
     Meeting(Box<(MeetingRow, Unit)>),
 }
 
+/// The visit or meeting behind a link. Visits come from [`VisitCache`]
+/// while nothing they show has changed; instant meetings, rarer, are read.
+///
+/// [`VisitCache`]: crate::domain::booking::VisitCache
 async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
-    let code = code.to_string();
     let horizon = Horizon::at(state.clock.now(), &state.config.retention);
-    state
+    let parsed = Code::parse(code).ok_or(DomainError::NotFound)?;
+    let hash = parsed.hash();
+    // Taken before the rows are read: a change committed meanwhile makes
+    // what is read now stale for the next request, never current.
+    let generation = state.store.generation();
+    if let Some(visit) = state.visits.get(&hash, generation) {
+        return if horizon.keeps(visit.booking.ends_at) {
+            Ok(Link::Visit(visit))
+        } else {
+            Err(DomainError::NotFound)
+        };
+    }
+    let code = code.to_string();
+    let found = state
         .store
         .read(move |c| match booking::visit_by_code(c, &code, horizon) {
             Err(DomainError::NotFound) => match meeting::by_guest_code(c, &code) {
@@ -291,9 +310,13 @@ async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
                 Ok(found) if !horizon.keeps(found.0.ends_at) => Err(DomainError::NotFound),
                 other => other.map(|found| Link::Meeting(Box::new(found))),
             },
-            other => other.map(|v| Link::Visit(Box::new(v))),
+            other => other.map(|v| Link::Visit(Arc::new(v))),
         })
-        .await
+        .await?;
+    if let Link::Visit(visit) = &found {
+        state.visits.put(hash, generation, visit.clone());
+    }
+    Ok(found)
 }
 
 /// An instant meeting's guest link: straight in while it runs (as a
@@ -324,7 +347,7 @@ fn meeting_join(state: &State, lang: Lang, meeting: &MeetingRow, unit: &Unit) ->
     tracing::info!(meeting = meeting.id, "guest joined an instant meeting");
     let url = state.minter.join_url(&grant, now)?;
     state.metrics.token_minted(crate::metrics::TokenKind::Guest);
-    Ok(see_other(&url))
+    Ok(see_other(url))
 }
 
 /// `GET /v/<code>`: the link a family keeps. Before the window a waiting
@@ -332,7 +355,7 @@ fn meeting_join(state: &State, lang: Lang, meeting: &MeetingRow, unit: &Unit) ->
 /// call; afterwards "ended" or "cancelled".
 pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<Response> {
     let visit = match throttled(state, request, find_link(state, code)).await? {
-        Link::Visit(v) => *v,
+        Link::Visit(v) => v,
         Link::Meeting(found) => {
             let lang = Lang::of_browser(request.headers());
             return meeting_join(state, lang, &found.0, &found.1);
@@ -395,8 +418,12 @@ pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<
             state
                 .metrics
                 .token_minted(crate::metrics::TokenKind::Family);
-            tracing::info!(booking = visit.booking.id, "family joined a visit");
-            Ok(see_other(&url))
+            if state.visits.join_worth_logging(visit.booking.id, now) {
+                tracing::info!(booking = visit.booking.id, "family joined a visit");
+            } else {
+                tracing::debug!(booking = visit.booking.id, "family joined a visit again");
+            }
+            Ok(see_other(url))
         }
         Phase::Ended => pages::render(
             http::StatusCode::OK,
