@@ -63,6 +63,8 @@ pub struct State {
     pub purge: retention::Monitor,
     /// Visits recently opened by their link (`/v/<code>`).
     pub visits: domain::booking::VisitCache,
+    /// API keys recently found valid (by hash).
+    pub api_keys: store::cache::ReadCache<()>,
 }
 
 /// Why bedside could not start.
@@ -178,6 +180,7 @@ pub async fn run_with_clock(
     let rng = ring::rand::SystemRandom::new();
     let state = Arc::new(State {
         visits: domain::booking::VisitCache::new(),
+        api_keys: store::cache::ReadCache::new(64),
         security_headers: http::response::SecurityHeaders::new(&config),
         mailer: Arc::new(mailer),
         privacy_version: privacy::privacy_version(&config),

@@ -281,6 +281,24 @@ async fn every_route_but_the_document_wants_a_live_key() {
         let conn = bedside::store::open_for_command(&api.dir().join("bedside.db")).unwrap();
         apikey::revoke(&conn, "old system", at(NOW).as_second()).unwrap();
     }
+    // Revoked by another process (the CLI): the running server, which
+    // remembers keys it found valid, notices within moments.
+    let started = std::time::Instant::now();
+    loop {
+        let reply = api
+            .send(Method::GET, "/api/v1/units", Some(&revoked), None, "")
+            .await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "a key revoked {:?} ago still works",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let unit = api.ward.unit_id;
     let routes: Vec<(Method, String, Option<Value>)> = vec![

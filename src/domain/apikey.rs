@@ -41,10 +41,22 @@ pub fn revoke(conn: &Connection, name: &str, now: i64) -> Result<(), DomainError
 
 /// True when `key` is a live key.
 pub fn verify(conn: &Connection, key: &str) -> Result<bool, DomainError> {
-    let Some(code) = key.strip_prefix(PREFIX).and_then(Code::parse) else {
-        return Ok(false);
-    };
-    Ok(q::apikey_by_hash(conn, &code.hash())?.is_some())
+    match hash(key) {
+        Some(hash) => verify_hash(conn, &hash),
+        None => Ok(false),
+    }
+}
+
+/// What the database keeps of `key` (its hash), if it can be a key at all.
+pub fn hash(key: &str) -> Option<Vec<u8>> {
+    key.strip_prefix(PREFIX)
+        .and_then(Code::parse)
+        .map(|c| c.hash())
+}
+
+/// True when the key with this [`hash`] is a live key.
+pub fn verify_hash(conn: &Connection, hash: &[u8]) -> Result<bool, DomainError> {
+    Ok(q::apikey_by_hash(conn, hash)?.is_some())
 }
 
 /// (name, created_at, revoked_at) of every key, by name.

@@ -16,6 +16,7 @@ use crate::i18n::Lang;
 use crate::jitsi::RoomName;
 use crate::retention::Horizon;
 use crate::store::bookings::{self as q, BookingRow, ContactRow, NewBookingRow};
+use crate::store::cache::ReadCache;
 use crate::store::patients::PatientRow;
 use crate::store::units as uq;
 
@@ -198,9 +199,9 @@ pub fn book(
     rng: &dyn SecureRandom,
     notify: Option<&dyn Notifier>,
 ) -> Result<Booked, DomainError> {
-    let slot = slots::grid(unit, now)
-        .into_iter()
-        .find(|s| s.start.as_second() == req.slot_start)
+    let slot = Timestamp::from_second(req.slot_start)
+        .ok()
+        .and_then(|start| slots::slot_at(unit, now, start))
         .ok_or_else(|| {
             DomainError::invalid(
                 "slot",
@@ -228,15 +229,23 @@ pub fn book(
         )));
     }
 
-    let (active, busy) = occupancy(conn, unit, slot.start, slot.end)?;
-    let Some(&tablet_id) = slots::free_tablets(unit, &active, &busy, slot).first() else {
+    // The first active tablet free for the slot and its buffers, as
+    // `slots::free_tablets` would pick it.
+    let (from, until) = (
+        (slot.start - unit.buffer).as_second(),
+        (slot.end + unit.buffer).as_second(),
+    );
+    let mut free = None;
+    for t in uq::tablets_of_unit(conn, unit.id)? {
+        if t.active && !q::tablet_busy(conn, t.id, from, until)? {
+            free = Some(t);
+            break;
+        }
+    }
+    let Some(tablet) = free else {
         return Err(slot_full());
     };
-    let tablet_label = uq::tablets_of_unit(conn, unit.id)?
-        .into_iter()
-        .find(|t| t.id == tablet_id)
-        .map(|t| t.label)
-        .unwrap_or_default();
+    let (tablet_id, tablet_label) = (tablet.id, tablet.label);
 
     let now_s = now.as_second();
     let contact_id = q::contact_upsert(
@@ -322,21 +331,18 @@ pub fn visit_by_code(
 
 /// Visits recently opened by their link, kept in memory so a family that
 /// reloads, or a whole ward's families at the top of the hour, cost no
-/// database read. An entry is used only while [`Store::generation`] is the
-/// one read *before* the rows were: any committed change to a booking, unit,
-/// contact, patient or tablet (a cancellation, a status, a moved tablet, an
-/// erasure, a purge) makes every entry stale at once. Retention and the
-/// join window are judged from the clock at each request, as without it.
-///
-/// [`Store::generation`]: crate::store::Store::generation
+/// database read. An entry is used only while the store's generation is the
+/// one read *before* the rows were ([`ReadCache`]): any committed change to a
+/// booking, unit, contact, patient or tablet (a cancellation, a status, a
+/// moved tablet, an erasure, a purge) makes every entry stale at once.
+/// Retention and the join window are judged from the clock at each
+/// request, as without it.
 pub struct VisitCache {
-    /// Code hash → the generation it was read at, and the visit.
-    entries: Mutex<HashMap<Vec<u8>, Entry>>,
+    /// Code hash → the visit.
+    pub visits: ReadCache<Arc<Visit>>,
     /// When each visit's last join was logged (booking id → second).
     joins: Mutex<HashMap<i64, i64>>,
 }
-
-type Entry = (u64, Arc<Visit>);
 
 /// A family that joins the same visit again within this long (a reload, a
 /// dropped connection) is not logged again at `info`.
@@ -349,7 +355,7 @@ const VISIT_CACHE_ENTRIES: usize = 4096;
 impl VisitCache {
     pub fn new() -> VisitCache {
         VisitCache {
-            entries: Mutex::new(HashMap::new()),
+            visits: ReadCache::new(VISIT_CACHE_ENTRIES),
             joins: Mutex::new(HashMap::new()),
         }
     }
@@ -372,25 +378,6 @@ impl VisitCache {
         }
         joins.insert(booking, now);
         true
-    }
-
-    /// The visit behind the code with this hash ([`Code::hash`]; the cache,
-    /// like the database, keeps no code) as of `generation`, if cached then.
-    pub fn get(&self, code_hash: &[u8], generation: u64) -> Option<Arc<Visit>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(code_hash) {
-            Some((g, visit)) if *g == generation => Some(visit.clone()),
-            _ => None,
-        }
-    }
-
-    /// Keeps `visit`, read from rows after `generation` was taken.
-    pub fn put(&self, code_hash: Vec<u8>, generation: u64, visit: Arc<Visit>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= VISIT_CACHE_ENTRIES && !entries.contains_key(&code_hash) {
-            entries.clear();
-        }
-        entries.insert(code_hash, (generation, visit));
     }
 }
 

@@ -85,6 +85,43 @@ pub fn free_tablets(unit: &Unit, active: &[i64], busy: &[Busy], slot: Slot) -> V
         .collect()
 }
 
+/// The slot of `unit` that starts at `start`, if [`grid`] at `now` has
+/// it — worked out for that one day instead of building the whole grid.
+pub fn slot_at(unit: &Unit, now: Timestamp, start: Timestamp) -> Option<Slot> {
+    if start <= now {
+        return None;
+    }
+    let today = now.to_zoned(unit.time_zone.clone()).date();
+    let date = start.to_zoned(unit.time_zone.clone()).date();
+    let last = today.checked_add(unit.horizon_days.days()).ok()?;
+    if date < today || date > last {
+        return None;
+    }
+    let step = (unit.slot + unit.buffer).as_secs();
+    if step <= 0 {
+        return None;
+    }
+    for window in unit.hours.on(date.weekday()) {
+        let (Ok(open), Ok(close)) = (
+            date.to_datetime(window.start)
+                .to_zoned(unit.time_zone.clone()),
+            date.to_datetime(window.end)
+                .to_zoned(unit.time_zone.clone()),
+        ) else {
+            continue;
+        };
+        let (open, close) = (open.timestamp(), close.timestamp());
+        let Ok(end) = start.checked_add(unit.slot) else {
+            continue;
+        };
+        let offset = start.duration_since(open).as_secs();
+        if start >= open && end <= close && offset % step == 0 {
+            return Some(Slot { start, end });
+        }
+    }
+    None
+}
+
 /// The local calendar day a slot is on, in the unit's zone.
 pub fn local(unit: &Unit, t: Timestamp) -> Zoned {
     t.to_zoned(unit.time_zone.clone())
@@ -124,6 +161,57 @@ mod tests {
             .iter()
             .map(|s| local(u, s.start).strftime("%a %H:%M %Z").to_string())
             .collect()
+    }
+
+    /// `slot_at` answers for one start exactly what `grid` offers, minute by
+    /// minute from a day before `now` to past the horizon, across both
+    /// clock changes, with buffers, several windows a day and a window
+    /// spanning the change.
+    #[test]
+    fn slot_at_agrees_with_the_grid_at_every_minute() {
+        let cases = [
+            (
+                unit("Europe/Amsterdam", "sat,sun 14:00-15:00", 20, 10, 1),
+                "2026-03-28T00:00:00Z",
+            ),
+            (
+                unit("Europe/Stockholm", "mon-sun 01:00-04:00", 30, 0, 2),
+                "2026-10-24T12:00:00Z",
+            ),
+            (
+                unit("Europe/Amsterdam", "mon-sun 01:30-03:30", 25, 5, 2),
+                "2026-03-28T09:17:00Z",
+            ),
+            (
+                unit(
+                    "Europe/Amsterdam",
+                    "mon-fri 10:00-12:00, 14:00-16:30; sat 09:00-09:40",
+                    15,
+                    10,
+                    7,
+                ),
+                "2026-11-23T10:05:00Z",
+            ),
+            (
+                unit("UTC", "mon-sun 00:00-23:59", 5, 0, 7),
+                "2026-11-23T03:00:00Z",
+            ),
+        ];
+        for (u, now) in cases {
+            let now = ts(now);
+            let offered = grid(&u, now);
+            let mut t = now - SignedDuration::from_hours(24);
+            let end = now + SignedDuration::from_hours(24 * (u.horizon_days + 2));
+            let mut found = 0;
+            while t < end {
+                let expected = offered.iter().find(|s| s.start == t).copied();
+                assert_eq!(slot_at(&u, now, t), expected, "{} at {t}", u.time_zone_name);
+                found += usize::from(expected.is_some());
+                t += SignedDuration::from_mins(1);
+            }
+            assert_eq!(found, offered.len(), "{}", u.time_zone_name);
+            assert!(found > 0);
+        }
     }
 
     #[test]

@@ -213,6 +213,11 @@ pub const MIGRATIONS: &[&str] = &[
     // (kept, as '', because SQLite cannot drop their NOT NULL).
     "ALTER TABLE contacts ADD COLUMN name_enc BLOB;
     ALTER TABLE contacts ADD COLUMN email_enc BLOB;",
+    // 7: which tablets are free around a slot (`bookings::busy_between`,
+    // run by every booking) answered from the index alone: without
+    // `ends_at` and `status` in it, each booking of the unit's tablets in
+    // the last few hours was read from the table.
+    "CREATE INDEX bookings_tablet_span ON bookings (tablet_id, starts_at, ends_at, status);",
 ];
 
 /// The schema version this binary writes.

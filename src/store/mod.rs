@@ -20,6 +20,7 @@
 
 pub mod apikeys;
 pub mod bookings;
+pub mod cache;
 pub mod meetings;
 mod migrations;
 pub mod patients;
@@ -138,11 +139,11 @@ impl Store {
     }
 
     /// A number that grows after every committed change to a booking, unit,
-    /// contact, patient or tablet — by this server's writer at once, by another
+    /// contact, patient, tablet or API key — by this server's writer at once, by another
     /// process (a CLI command) within [`OUTSIDE_CHANGES_EVERY`]. A value
     /// read *before* reading rows stays equal to the current one only as long
-    /// as those rows are unchanged, which is what [`crate::domain::booking::VisitCache`]
-    /// relies on.
+    /// as those rows are unchanged, which is what [`cache::ReadCache`] relies
+    /// on.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -279,10 +280,10 @@ where
     F: FnOnce(&Transaction) -> Result<T, E>,
     E: From<rusqlite::Error>,
 {
-    tx.execute_batch("SAVEPOINT job")?;
+    tx.execute_cached("SAVEPOINT job", [])?;
     match f(tx) {
         Ok(value) => {
-            tx.execute_batch("RELEASE job")?;
+            tx.execute_cached("RELEASE job", [])?;
             Ok(value)
         }
         Err(e) => {
@@ -316,7 +317,7 @@ pub const OUTSIDE_CHANGES_EVERY: Duration = Duration::from_millis(200);
 /// Tells readers that rows they may have cached changed: TEMP triggers on the
 /// writer's connection (so no other connection, the CLI's included, needs
 /// the function they call) flag every update or delete of a booking, unit,
-/// contact, patient or tablet (what a visit link shows); after the transaction ends the flag becomes a new
+/// contact, patient or tablet (what a visit link shows) or API key; after the transaction ends the flag becomes a new
 /// [`Store::generation`]. Commits by other processes show in
 /// `PRAGMA data_version`, which this connection's own commits never change.
 struct Changes {
@@ -339,7 +340,9 @@ impl Changes {
                 Ok(rusqlite::types::Null)
             },
         )?;
-        for table in ["bookings", "units", "contacts", "patients", "tablets"] {
+        for table in [
+            "bookings", "units", "contacts", "patients", "tablets", "api_keys",
+        ] {
             for event in ["UPDATE", "DELETE"] {
                 conn.execute_batch(&format!(
                     "CREATE TEMP TRIGGER IF NOT EXISTS changed_{table}_{event} \
@@ -499,6 +502,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
+    // Savepoints' statement journals (one per write job in a group) and
+    // temporary sorts stay in memory instead of spilling to temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }

@@ -46,8 +46,25 @@ pub async fn authenticate(state: &State, request: &Request) -> Result<()> {
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim().to_string());
-    let valid = match key {
-        Some(key) => state.store.read(move |c| apikey::verify(c, &key)).await?,
+    let valid = match key.as_deref().and_then(apikey::hash) {
+        // Valid keys are remembered until an API key (or anything else a
+        // cached read came from) changes: a revoked key fails at once.
+        Some(hash) => {
+            let generation = state.store.generation();
+            if state.api_keys.get(&hash, generation).is_some() {
+                true
+            } else {
+                let lookup = hash.clone();
+                let valid = state
+                    .store
+                    .read(move |c| apikey::verify_hash(c, &lookup))
+                    .await?;
+                if valid {
+                    state.api_keys.put(hash, generation, ());
+                }
+                valid
+            }
+        }
         None => false,
     };
     if valid {

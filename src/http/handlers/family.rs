@@ -293,7 +293,7 @@ async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
     // Taken before the rows are read: a change committed meanwhile makes
     // what is read now stale for the next request, never current.
     let generation = state.store.generation();
-    if let Some(visit) = state.visits.get(&hash, generation) {
+    if let Some(visit) = state.visits.visits.get(&hash, generation) {
         return if horizon.keeps(visit.booking.ends_at) {
             Ok(Link::Visit(visit))
         } else {
@@ -314,7 +314,7 @@ async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
         })
         .await?;
     if let Link::Visit(visit) = &found {
-        state.visits.put(hash, generation, visit.clone());
+        state.visits.visits.put(hash, generation, visit.clone());
     }
     Ok(found)
 }
