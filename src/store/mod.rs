@@ -106,6 +106,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// See [`Store::generation`].
     generation: Arc<AtomicU64>,
+    /// Stops the checkpointer thread when the store closes.
+    checkpointer: Mutex<Option<(mpsc::SyncSender<()>, JoinHandle<()>)>>,
 }
 
 impl Store {
@@ -121,10 +123,17 @@ impl Store {
         let generation = Arc::new(AtomicU64::new(0));
         let changes = Changes::watch(&conn, generation.clone())?;
 
+        let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+        let checkpointer_conn = open_checkpointer(path)?;
+        let checkpointer = std::thread::Builder::new()
+            .name("bedside-db-ckpt".into())
+            .spawn(move || checkpointer_loop(checkpointer_conn, nudged))
+            .map_err(StoreError::Thread)?;
+        let wal = Wal::hand_over(&conn, nudge.clone())?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new()
             .name("bedside-db-writer".into())
-            .spawn(move || writer_loop(conn, rx, changes))
+            .spawn(move || writer_loop(conn, rx, changes, wal))
             .map_err(StoreError::Thread)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -134,6 +143,7 @@ impl Store {
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 generation,
+                checkpointer: Mutex::new(Some((nudge, checkpointer))),
             }),
         })
     }
@@ -266,6 +276,11 @@ impl Store {
         if let Some(thread) = lock(&self.inner.writer_thread).take() {
             let _ = thread.join();
         }
+        // Its last nudge sender (the writer's) is gone with the writer.
+        if let Some((nudge, thread)) = lock(&self.inner.checkpointer).take() {
+            drop(nudge);
+            let _ = thread.join();
+        }
     }
 }
 
@@ -377,7 +392,85 @@ impl Changes {
     }
 }
 
-fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, mut changes: Changes) {
+/// WAL frames after which the checkpointer is asked to copy them into the
+/// database (SQLite's own automatic checkpoint uses the same number).
+const CHECKPOINT_FRAMES: i32 = 1000;
+
+/// WAL frames after which the writer checkpoints itself, between groups:
+/// the checkpointer is behind (a long read, a slow disk) and the WAL must
+/// not grow without bound.
+const WRITER_CHECKPOINT_FRAMES: i32 = 16 * CHECKPOINT_FRAMES;
+
+/// The WAL is truncated to this size when it starts over.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+thread_local! {
+    /// Frames in the WAL after the last commit of this thread's writer
+    /// connection (its WAL hook, which gets no state of its own, sets it).
+    static WAL_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// Checkpoints off the writer thread. SQLite's automatic checkpoint runs
+/// inside the commit that crosses 1000 WAL frames: that commit — and every
+/// write queued behind it — waits while pages are copied into the database
+/// and it is fsynced. Instead the writer's WAL hook only counts frames, and
+/// past [`CHECKPOINT_FRAMES`] a checkpointer thread with its own connection
+/// runs a PASSIVE checkpoint (which never blocks the writer) while the
+/// writer goes on. Once the checkpoint has caught up, the next write starts
+/// the WAL over; if it falls far behind, the writer checkpoints itself.
+struct Wal {
+    nudge: mpsc::SyncSender<()>,
+}
+
+impl Wal {
+    fn hand_over(conn: &Connection, nudge: mpsc::SyncSender<()>) -> rusqlite::Result<Wal> {
+        fn count(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+            WAL_FRAMES.with(|f| f.set(frames));
+            Ok(())
+        }
+        // Replaces the automatic checkpoint (which is itself a WAL hook).
+        conn.wal_hook(Some(count));
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        Ok(Wal { nudge })
+    }
+
+    /// After a commit: asks for a checkpoint when the WAL is long enough.
+    fn committed(&self, conn: &Connection) {
+        let frames = WAL_FRAMES.with(|f| f.replace(0));
+        if frames >= WRITER_CHECKPOINT_FRAMES {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, frames, "WAL checkpoint failed");
+            }
+        } else if frames >= CHECKPOINT_FRAMES {
+            // A full channel means a checkpoint is asked for already.
+            let _ = self.nudge.try_send(());
+        }
+    }
+}
+
+fn open_checkpointer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn checkpointer_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
+    while nudged.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background WAL checkpoint failed; the writer will do it");
+        }
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<WriteJob>,
+    mut changes: Changes,
+    wal: Wal,
+) {
     let mut group: Vec<TxJob> = Vec::new();
     loop {
         let first = match jobs.recv_timeout(OUTSIDE_CHANGES_EVERY) {
@@ -396,6 +489,7 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, mut changes
                     run_group(&mut conn, std::mem::take(&mut group), &mut changes);
                     f(&mut conn);
                     changes.settle(&conn);
+                    wal.committed(&conn);
                 }
             }
             if group.len() < MAX_GROUP {
@@ -403,6 +497,7 @@ fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, mut changes
             }
         }
         run_group(&mut conn, std::mem::take(&mut group), &mut changes);
+        wal.committed(&conn);
     }
     // All senders are gone: the server is shutting down. Fold the WAL back
     // into the database so the file on disk is complete on its own.
@@ -650,6 +745,44 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        store.close();
+    }
+
+    /// Past [`CHECKPOINT_FRAMES`] the WAL is copied into the database file by
+    /// the checkpointer, with nobody asking: the main file grows, and the WAL
+    /// stays within its limit under a long run of writes.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for i in 0..3000 {
+            store
+                .write(move |tx| {
+                    Ok::<_, StoreError>(tx.execute(
+                        "INSERT INTO meta VALUES (?1, hex(randomblob(2000)))",
+                        [format!("k{i}")],
+                    )?)
+                })
+                .await
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        while std::fs::metadata(&path).unwrap().len() < before + 4_000_000 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nothing was checkpointed into the database file"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wal = std::fs::metadata(dir.path().join("t.db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal <= WAL_SIZE_LIMIT as u64 + 2 * 1024 * 1024,
+            "WAL of {wal} bytes"
+        );
         store.close();
     }
 
