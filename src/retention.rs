@@ -16,8 +16,15 @@
 //!   and renewed with every batch, so two processes on one database (the
 //!   server and `bedside purge`, or two servers by mistake) never purge at
 //!   once, and a crashed one blocks the next for [`LEASE_SECS`] at most;
-//! - deletes in batches of [`BATCH`] rows, one short write transaction each,
-//!   yielding between them, so visits keep being booked and opened;
+//! - deletes in batches, one short write transaction each, yielding
+//!   between them, so visits keep being booked and opened: bookings (with
+//!   their mail and contacts) in batches sized to take about [`BATCH_TIME`]
+//!   ([`Pace`]), each deleted by a few set-wise statements; the other
+//!   categories [`BATCH`] rows at a time;
+//! - checkpoints the WAL on a separate connection every
+//!   [`CHECKPOINT_ROWS`] bookings, while the writer serves others, so no
+//!   purge commit (and no booking queued behind one) copies the WAL into
+//!   the database itself ([`Store::bulk_deletes`]);
 //! - runs each category on its own: one that fails is logged and named in
 //!   the audit entry, and the others still run;
 //! - records `purge.last_run` and `purge.last_success` in `meta`, so a
@@ -60,10 +67,24 @@ use crate::store::{Store, StoreError};
 /// batch ever be bound as one list.
 pub const BATCH: i64 = 500;
 
-/// How long one batch of bookings may take before it stops and commits what
-/// it has, so that a booking or a visit link waiting for the writer waits
-/// little (the issue's bound is 50 ms for a write transaction).
-pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long one batch of bookings should hold the writer, commit included.
+/// A booking or a visit link that arrives meanwhile waits for it (the
+/// issue's bound is 50 ms for a write transaction), so this leaves room for
+/// a slow fsync; the batch size follows from it ([`Pace`]).
+pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Bookings deleted between two checkpoints of the purge
+/// ([`crate::store::Checkpointer::catch_up`]): a visit is about 8 KiB of
+/// WAL (mostly pages of the visit-code and e-mail-key indexes, whose
+/// random keys put each entry on a page of its own), so this keeps the WAL
+/// file near 20 MB: the final `TRUNCATE` checkpoint holds the writer while
+/// the file system frees it, which took 3 s for a 270 MB WAL.
+pub const CHECKPOINT_ROWS: u64 = 2_500;
+
+/// Bounds of a bookings batch. A visit is a dozen rows and index entries,
+/// so even the largest batch is a few MB of WAL.
+const BATCH_MIN: i64 = 50;
+const BATCH_MAX: i64 = 5000;
 
 /// How long a purge lease lasts unless renewed. Every batch renews it, and
 /// a batch takes milliseconds, so only a crashed or frozen purge lets it
@@ -301,14 +322,20 @@ impl Step {
         }
     }
 
-    /// Deletes one batch; returns what went and whether more may be left.
-    fn batch(self, conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<(Counts, bool)> {
+    /// Deletes one batch (of up to `rows` bookings, or [`BATCH`] rows of
+    /// the other steps); returns what went and whether more may be left.
+    fn batch(
+        self,
+        conn: &Connection,
+        cut: &Cutoffs,
+        rows: i64,
+    ) -> rusqlite::Result<(Counts, bool)> {
         let mut counts = Counts::default();
-        let mut short = false;
+        let mut limit = BATCH;
         let deleted = match self {
             Step::Bookings => {
-                let (deleted, mail, contacts, cut_short) = bookings_batch(conn, cut.bookings)?;
-                short = cut_short;
+                limit = rows;
+                let (deleted, mail, contacts) = bookings_batch(conn, cut.bookings, rows)?;
                 counts.bookings = deleted;
                 counts.mail = mail;
                 counts.contacts = contacts;
@@ -388,7 +415,7 @@ impl Step {
                 counts.audit
             }
         };
-        Ok((counts, deleted as i64 >= BATCH || short))
+        Ok((counts, deleted as i64 >= limit))
     }
 }
 
@@ -396,47 +423,88 @@ fn delete(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> rusqlite:
     Ok(conn.execute(sql, p)? as u64)
 }
 
-/// Deletes up to [`BATCH`] bookings that ended at or before `cutoff`; their
-/// outbox rows go with them (`ON DELETE CASCADE`), their contacts when no
-/// other booking uses them. Returns (bookings, outbox rows, contacts).
+/// Deletes up to `rows` bookings that ended at or before `cutoff`, oldest
+/// first; their outbox rows go with them (`ON DELETE CASCADE`), their
+/// contacts when no other booking uses them. Returns (bookings, outbox
+/// rows, contacts).
 ///
-/// A booking is several rows and a dozen index entries; on a slow disk 500
-/// of them hold the writer too long, so the batch also stops once it has
-/// taken [`BATCH_TIME`] (the last value says it stopped early).
-fn bookings_batch(conn: &Connection, cutoff: i64) -> rusqlite::Result<(u64, u64, u64, bool)> {
-    let started = std::time::Instant::now();
-    let rows: Vec<(i64, Option<i64>)> = conn
-        .prepare(
+/// Set-wise, in three statements whatever the batch size: inside a write
+/// transaction SQLite keeps a statement journal of every page a statement
+/// changes, and one statement per row rewrote it hundreds of times a batch.
+fn bookings_batch(conn: &Connection, cutoff: i64, rows: i64) -> rusqlite::Result<(u64, u64, u64)> {
+    let batch: Vec<(i64, Option<i64>)> = conn
+        .prepare_cached(
             "SELECT id, contact_id FROM bookings WHERE ends_at <= ?1 ORDER BY ends_at LIMIT ?2",
         )?
-        .query_map(params![cutoff, BATCH], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![cutoff, rows], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut count_mail = conn.prepare("SELECT count(*) FROM outbox WHERE booking_id = ?1")?;
-    let mut delete_booking = conn.prepare("DELETE FROM bookings WHERE id = ?1")?;
-    let mut mail = 0u64;
-    let mut done = 0;
-    for (id, _) in &rows {
-        mail += count_mail.query_row([id], |r| r.get::<_, u64>(0))?;
-        delete_booking.execute([id])?;
-        done += 1;
-        if started.elapsed() >= BATCH_TIME {
-            break;
-        }
+    if batch.is_empty() {
+        return Ok((0, 0, 0));
     }
-    let short = done < rows.len();
-    let rows = &rows[..done];
-    let mut contact_ids: Vec<i64> = rows.iter().filter_map(|(_, c)| *c).collect();
+    let bookings = id_list(batch.iter().map(|(id, _)| *id));
+    let mut contact_ids: Vec<i64> = batch.iter().filter_map(|(_, c)| *c).collect();
     contact_ids.sort_unstable();
     contact_ids.dedup();
-    let mut delete_contact = conn.prepare(
-        "DELETE FROM contacts WHERE id = ?1
-         AND NOT EXISTS (SELECT 1 FROM bookings WHERE contact_id = ?1)",
-    )?;
-    let mut contacts = 0u64;
-    for id in contact_ids {
-        contacts += delete_contact.execute([id])? as u64;
+    let mail: u64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM outbox WHERE booking_id IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_row([&bookings], |r| r.get(0))?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM bookings WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute([&bookings])? as u64;
+    let contacts = conn
+        .prepare_cached(
+            "DELETE FROM contacts WHERE id IN (SELECT value FROM json_each(?1))
+             AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.contact_id = contacts.id)",
+        )?
+        .execute([id_list(contact_ids.into_iter())])? as u64;
+    Ok((deleted, mail, contacts))
+}
+
+/// Ids as a JSON array (`[1,2,3]`), bound as one parameter and read back
+/// with `json_each`: a batch may be more ids than SQLite takes parameters.
+fn id_list(ids: impl Iterator<Item = i64>) -> String {
+    let mut list = String::from("[");
+    for (i, id) in ids.enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(&id.to_string());
     }
-    Ok((rows.len() as u64, mail, contacts, short))
+    list.push(']');
+    list
+}
+
+/// The size of the next bookings batch, from how long the last ones took:
+/// the time a visit takes depends on the disk, on how much else the
+/// machine does, and on how much of the database is in memory, so a fixed
+/// row count is either slow or holds the writer too long somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pace {
+    rows: i64,
+}
+
+impl Pace {
+    fn new() -> Pace {
+        Pace { rows: BATCH }
+    }
+
+    /// After a batch of `rows` bookings that held the writer for `took`:
+    /// aims the next at [`BATCH_TIME`], growing at most twofold at a time
+    /// and within [`BATCH_MIN`]..=[`BATCH_MAX`].
+    fn after(&mut self, rows: u64, took: std::time::Duration) {
+        if rows == 0 {
+            return;
+        }
+        let per_row = took.as_secs_f64() / rows as f64;
+        let want = if per_row > 0.0 {
+            (BATCH_TIME.as_secs_f64() / per_row).round() as i64
+        } else {
+            BATCH_MAX
+        };
+        self.rows = want.min(self.rows * 2).clamp(BATCH_MIN, BATCH_MAX);
+    }
 }
 
 /// The mail directory of the database at `db_path`: `<data_dir>/mail`, where
@@ -678,6 +746,15 @@ pub async fn purge(
         interrupted: false,
         checkpointed: false,
     };
+    let bulk = match bulk_start(store).await {
+        Ok(bulk) => Some(bulk),
+        Err(e) => {
+            tracing::warn!(error = %e, "the purge's background checkpoints did not start; the writer checkpoints as usual");
+            None
+        }
+    };
+    let mut pace = Pace::new();
+    let mut since_checkpoint = 0;
     'steps: for step in Step::ALL {
         loop {
             if stop.is_cancelled() {
@@ -685,16 +762,30 @@ pub async fn purge(
                 break 'steps;
             }
             let holder = holder.clone();
+            let rows = pace.rows;
+            let started = std::time::Instant::now();
             let batch = store
                 .write(move |tx| {
                     if lease_take(tx, &holder, wall_clock(), LEASE_SECS)?.is_err() {
                         return Err(BatchError::LeaseLost);
                     }
-                    Ok(step.batch(tx, &cut)?)
+                    Ok(step.batch(tx, &cut, rows)?)
                 })
                 .await;
             match batch {
                 Ok((counts, more)) => {
+                    if step == Step::Bookings {
+                        pace.after(counts.bookings, started.elapsed());
+                        since_checkpoint += counts.bookings;
+                        if since_checkpoint >= CHECKPOINT_ROWS
+                            && let Some(checkpointer) = &bulk
+                        {
+                            since_checkpoint = 0;
+                            if let Err(e) = checkpointer.catch_up().await {
+                                tracing::warn!(error = %e, "a checkpoint during the purge failed; the next one tries again");
+                            }
+                        }
+                    }
                     report.counts.add(counts);
                     if !more {
                         break;
@@ -714,6 +805,10 @@ pub async fn purge(
             // Let queued requests' writes in between batches.
             tokio::task::yield_now().await;
         }
+    }
+
+    if let Some(bulk) = &bulk {
+        bulk_end(store, bulk).await;
     }
 
     // Mail written as files: deleted one by one, outside the database.
@@ -750,6 +845,26 @@ pub async fn purge(
         );
     }
     Ok(report)
+}
+
+/// Puts the writer in bulk-delete mode, with checkpoints on a connection
+/// of their own ([`Store::bulk_deletes`]).
+async fn bulk_start(store: &Store) -> Result<crate::store::Checkpointer, StoreError> {
+    let checkpointer = store.checkpointer()?;
+    store.bulk_deletes(true).await?;
+    Ok(checkpointer)
+}
+
+/// Copies what is left of the WAL beside the writer, so the final
+/// `TRUNCATE` checkpoint (which holds the writer) has little left to copy,
+/// then puts the writer back as it was.
+async fn bulk_end(store: &Store, checkpointer: &crate::store::Checkpointer) {
+    if let Err(e) = checkpointer.catch_up().await {
+        tracing::warn!(error = %e, "the checkpoint after the purge failed; the final one does it all");
+    }
+    if let Err(e) = store.bulk_deletes(false).await {
+        tracing::error!(error = %e, "the writer could not be put back to checkpointing on its own");
+    }
 }
 
 /// The machine's clock, for the lease only: a lease is about real time
@@ -1076,6 +1191,28 @@ mod tests {
         let keep = 14 * 86_400;
         assert!(at(end + keep - 1).keeps(end));
         assert!(!at(end + keep).keeps(end));
+    }
+
+    #[test]
+    fn the_bookings_batch_aims_at_its_time_and_grows_gradually() {
+        let ms = std::time::Duration::from_millis;
+        let mut pace = Pace::new();
+        assert_eq!(pace.rows, BATCH);
+        // Fast: at most twice as many next time.
+        pace.after(500, ms(1));
+        assert_eq!(pace.rows, 1000);
+        // 1000 rows in 40 ms: 500 rows make the 20 ms aimed at.
+        pace.after(1000, ms(40));
+        assert_eq!(pace.rows, 500);
+        // Very slow: never below the floor; a batch of nothing teaches nothing.
+        pace.after(500, ms(10_000));
+        assert_eq!(pace.rows, BATCH_MIN);
+        pace.after(0, ms(0));
+        assert_eq!(pace.rows, BATCH_MIN);
+        for _ in 0..20 {
+            pace.after(pace.rows as u64, ms(0));
+        }
+        assert_eq!(pace.rows, BATCH_MAX);
     }
 
     #[test]

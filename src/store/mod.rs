@@ -249,6 +249,44 @@ impl Store {
         Ok(busy == 0)
     }
 
+    /// Prepares the writer for a long run of large deletes (the purge), or,
+    /// with `false`, puts it back as it was: a page cache of
+    /// [`BULK_CACHE_KIB`] instead of SQLite's 2 MiB, so the index pages a
+    /// purge visits again are not read again; the memory is given back
+    /// afterwards. (No checkpoint runs inside the writer's commits anyway:
+    /// see [`Wal`]; the purge has [`Store::checkpointer`] catch up between
+    /// its batches.)
+    pub async fn bulk_deletes(&self, on: bool) -> Result<(), StoreError> {
+        let (done, result) = oneshot::channel();
+        let job = WriteJob::Raw(Box::new(move |conn| {
+            let cache = if on {
+                -BULK_CACHE_KIB
+            } else {
+                DEFAULT_CACHE_KIB
+            };
+            let _ = done.send(conn.pragma_update(None, "cache_size", cache));
+        }));
+        lock(&self.inner.writer)
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        Ok(result.await.map_err(|_| StoreError::Closed)??)
+    }
+
+    /// A connection of its own for copying the WAL into the database
+    /// while the writer goes on ([`Checkpointer::catch_up`]), for the purge.
+    pub fn checkpointer(&self) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.inner.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        Ok(Checkpointer {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
     /// Rebuilds the database file (`VACUUM`) and truncates the WAL, on the
     /// writer thread and outside any transaction (`VACUUM` cannot run in
     /// one). Writes queue behind it meanwhile. See [`crate::retention::vacuum`].
@@ -283,6 +321,52 @@ impl Store {
         }
     }
 }
+
+/// SQLite's default page cache (KiB), restored after a purge.
+const DEFAULT_CACHE_KIB: i64 = 2000;
+
+/// The writer's page cache during a purge (KiB): the random-keyed indexes a
+/// purge walks (visit codes, e-mail keys) are tens of MiB for a million
+/// visits; 64 MiB keeps most of them between batches.
+pub const BULK_CACHE_KIB: i64 = 64 * 1024;
+
+/// Copies the WAL into the database beside the writer: see
+/// [`Store::checkpointer`].
+pub struct Checkpointer {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Checkpointer {
+    /// Passive checkpoints, on the blocking pool, until one has copied the
+    /// whole WAL (or [`CATCH_UP_ROUNDS`] have run). A passive checkpoint
+    /// never takes the write lock, so bookings are written meanwhile; the
+    /// caller (the purge) waits, so that once the copy is complete the next
+    /// write starts the WAL from its beginning again. (A checkpoint running
+    /// *alongside* the purge's writes never catches up with them, and the
+    /// WAL would grow by gigabytes.) Returns whether it caught up.
+    pub async fn catch_up(&self) -> Result<bool, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = lock(&conn);
+            for _ in 0..CATCH_UP_ROUNDS {
+                let (log, copied): (i64, i64) =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get(1)?, r.get(2)?))
+                    })?;
+                if copied >= log {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Rounds of [`Checkpointer::catch_up`]: the first copies what the purge
+/// wrote, the next ones what bookings wrote meanwhile (little).
+const CATCH_UP_ROUNDS: usize = 4;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
