@@ -764,8 +764,9 @@ pub async fn purge(
             let holder = holder.clone();
             let rows = pace.rows;
             let started = std::time::Instant::now();
+            // Only rows past retention: the caches stay (see write_expired).
             let batch = store
-                .write(move |tx| {
+                .write_expired(move |tx| {
                     if lease_take(tx, &holder, wall_clock(), LEASE_SECS)?.is_err() {
                         return Err(BatchError::LeaseLost);
                     }
@@ -838,6 +839,7 @@ pub async fn purge(
             Ok::<_, StoreError>(())
         })
         .await?;
+    store.forget_cached();
     report.checkpointed = store.checkpoint().await?;
     if !report.checkpointed {
         tracing::warn!(

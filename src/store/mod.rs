@@ -106,6 +106,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// See [`Store::generation`].
     generation: Arc<AtomicU64>,
+    /// Set while a [`Store::write_expired`] job runs.
+    expired_only: Arc<AtomicBool>,
     /// Stops the checkpointer thread when the store closes.
     checkpointer: Mutex<Option<(mpsc::SyncSender<()>, JoinHandle<()>)>>,
 }
@@ -121,7 +123,8 @@ impl Store {
         let key = data_key_for(path)?;
         let conn = open_for_command(path)?;
         let generation = Arc::new(AtomicU64::new(0));
-        let changes = Changes::watch(&conn, generation.clone())?;
+        let expired_only = Arc::new(AtomicBool::new(false));
+        let changes = Changes::watch(&conn, generation.clone(), expired_only.clone())?;
 
         let (nudge, nudged) = mpsc::sync_channel::<()>(1);
         let checkpointer_conn = open_checkpointer(path)?;
@@ -143,6 +146,7 @@ impl Store {
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 generation,
+                expired_only,
                 checkpointer: Mutex::new(Some((nudge, checkpointer))),
             }),
         })
@@ -200,6 +204,35 @@ impl Store {
                 .map_err(|_| StoreError::Closed)?;
         }
         result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// As [`Store::write`], for a job that only deletes rows past
+    /// retention (the purge's batches): what it changes does not move
+    /// [`Store::generation`]. Nothing a cache serves can depend on those
+    /// rows — a visit past retention is refused from the clock at every
+    /// request, cached or not — so a purge of a million visits does not
+    /// empty the caches hundreds of times while families open their
+    /// links. Call [`Store::forget_cached`] when the purge is over.
+    pub async fn write_expired<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
+    {
+        let expired_only = self.inner.expired_only.clone();
+        self.write(move |tx| {
+            expired_only.store(true, Ordering::Relaxed);
+            let outcome = f(tx);
+            expired_only.store(false, Ordering::Relaxed);
+            outcome
+        })
+        .await
+    }
+
+    /// Moves [`Store::generation`] on, so every cache empties at its next
+    /// use: after a purge, nothing it deleted stays in memory either.
+    pub fn forget_cached(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Runs `f` on a read-only connection on the blocking pool.
@@ -426,7 +459,11 @@ struct Changes {
 }
 
 impl Changes {
-    fn watch(conn: &Connection, generation: Arc<AtomicU64>) -> rusqlite::Result<Changes> {
+    fn watch(
+        conn: &Connection,
+        generation: Arc<AtomicU64>,
+        expired_only: Arc<AtomicBool>,
+    ) -> rusqlite::Result<Changes> {
         use rusqlite::functions::FunctionFlags;
         let flagged = Arc::new(AtomicBool::new(false));
         let flag = flagged.clone();
@@ -435,7 +472,9 @@ impl Changes {
             0,
             FunctionFlags::SQLITE_UTF8,
             move |_| {
-                flag.store(true, Ordering::Relaxed);
+                if !expired_only.load(Ordering::Relaxed) {
+                    flag.store(true, Ordering::Relaxed);
+                }
                 Ok(rusqlite::types::Null)
             },
         )?;
@@ -806,6 +845,34 @@ mod tests {
             .unwrap();
         let g1 = store.generation();
         assert!(g1 > g0, "told after the commit, the generation has moved");
+        // The purge's deletes of rows past retention leave it; the purge
+        // moves it once when done.
+        store
+            .write_expired(|tx| {
+                tx.execute("UPDATE units SET name = 'Ward 3b'", [])?;
+                Ok::<_, StoreError>(tx.execute("DELETE FROM units", [])?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.generation(), g1);
+        store.forget_cached();
+        assert!(store.generation() > g1);
+        let g1 = store.generation();
+        store
+            .write(|tx| {
+                Ok::<_, StoreError>(tx.execute(
+                    "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0)",
+                    [],
+                )?)
+            })
+            .await
+            .unwrap();
+        store
+            .write(|tx| Ok::<_, StoreError>(tx.execute("UPDATE units SET name = 'Ward 4'", [])?))
+            .await
+            .unwrap();
+        assert!(store.generation() > g1, "ordinary writes move it again");
+        let g1 = store.generation();
         // A failing job's changes are rolled back; whether that moves the
         // generation does not matter, but it must not go back.
         let _ = store
