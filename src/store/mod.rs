@@ -17,6 +17,11 @@
 //! Nobody hears "done" before the `COMMIT` (and its fsync) returned; if the
 //! commit fails, every job in the group hears the error, and none of them is
 //! stored. Under no load a group is one job, exactly as before.
+//!
+//! Checkpoints run on a thread of their own ([`Wal`]), not inside the
+//! commit that crosses 1 000 WAL pages. Reads that are kept in memory
+//! ([`cache::ReadCache`]) are trusted only while [`Store::generation`] has not
+//! moved: see [`Changes`].
 
 pub mod apikeys;
 pub mod bookings;
