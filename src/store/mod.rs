@@ -822,32 +822,26 @@ mod tests {
     /// (a CLI command) commits anything, within a few polls.
     #[tokio::test]
     async fn the_generation_follows_changes_from_here_and_elsewhere() {
+        async fn exec(store: &Store, sql: &'static str) {
+            store
+                .write(move |tx| Ok::<_, StoreError>(tx.execute(sql, [])?))
+                .await
+                .unwrap();
+        }
+        const WARD: &str =
+            "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0)";
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
         let g0 = store.generation();
-        store
-            .write(|tx| {
-                Ok::<_, StoreError>(tx.execute(
-                    "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0)",
-                    [],
-                )?)
-            })
-            .await
-            .unwrap();
-        store
-            .write(|tx| Ok::<_, StoreError>(tx.execute("INSERT INTO meta VALUES ('a', '1')", [])?))
-            .await
-            .unwrap();
+        exec(&store, WARD).await;
+        exec(&store, "INSERT INTO meta VALUES ('a', '1')").await;
         assert_eq!(
             store.generation(),
             g0,
             "inserts change no row a reader kept"
         );
-        store
-            .write(|tx| Ok::<_, StoreError>(tx.execute("UPDATE units SET name = 'Ward 4'", [])?))
-            .await
-            .unwrap();
+        exec(&store, "UPDATE units SET name = 'Ward 4'").await;
         let g1 = store.generation();
         assert!(g1 > g0, "told after the commit, the generation has moved");
         // The purge's deletes of rows past retention leave it; the purge
@@ -863,19 +857,8 @@ mod tests {
         store.forget_cached();
         assert!(store.generation() > g1);
         let g1 = store.generation();
-        store
-            .write(|tx| {
-                Ok::<_, StoreError>(tx.execute(
-                    "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0)",
-                    [],
-                )?)
-            })
-            .await
-            .unwrap();
-        store
-            .write(|tx| Ok::<_, StoreError>(tx.execute("UPDATE units SET name = 'Ward 4'", [])?))
-            .await
-            .unwrap();
+        exec(&store, WARD).await;
+        exec(&store, "UPDATE units SET name = 'Ward 4'").await;
         assert!(store.generation() > g1, "ordinary writes move it again");
         let g1 = store.generation();
         // A failing job's changes are rolled back; whether that moves the
