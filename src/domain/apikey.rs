@@ -39,14 +39,6 @@ pub fn revoke(conn: &Connection, name: &str, now: i64) -> Result<(), DomainError
     }
 }
 
-/// True when `key` is a live key.
-pub fn verify(conn: &Connection, key: &str) -> Result<bool, DomainError> {
-    match hash(key) {
-        Some(hash) => verify_hash(conn, &hash),
-        None => Ok(false),
-    }
-}
-
 /// What the database keeps of `key` (its hash), if it can be a key at all.
 pub fn hash(key: &str) -> Option<Vec<u8>> {
     key.strip_prefix(PREFIX)
