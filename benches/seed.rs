@@ -121,19 +121,22 @@ fn expired(db: &Path, unit: &str, count: i64) -> Result<(), String> {
              SELECT ?2 + 1 + i, '', '', k,
                  bedside_seal('contacts.name', k, 'Bench Family ' || i),
                  bedside_seal('contacts.email', k, 'family' || i || '@example.org'),
-                 'en', ?3, 'seeded', ?3
-             FROM (SELECT i, bedside_email_key('family' || i || '.seed@example.org') AS k FROM n)"
+                 'en', b, 'seeded', b
+             FROM (SELECT i, bedside_email_key('family' || i || '.seed@example.org') AS k,
+                          ?3 - (i / ?4) * ?5 - 86400 AS b FROM n)"
         ),
-        &[&count, &contact_base, &newest_end],
+        &[&count, &contact_base, &newest_end, &n_tablets, &STEP_SECS],
     )?;
-    // Visit i ends (i / tablets) steps before the newest end, on tablet i % tablets.
+    // Visit i ends (i / tablets) steps before the newest end, on tablet i % tablets,
+    // booked (and its contact given) a day before it ended. Rooms and
+    // Message-IDs random, as bedside makes them.
     rows(
         &format!(
             "{N} INSERT INTO bookings (id, patient_id, contact_id, tablet_id, starts_at, ends_at,
                  room, visit_hash, status, created_at, local_day)
              SELECT ?2 + 1 + i, ?4, ?3 + 1 + i,
                  (SELECT id FROM seed_tablets WHERE k = i % ?5),
-                 e - ?7, e, 'seeded' || (?2 + 1 + i), randomblob(32), 'done',
+                 e - ?7, e, lower(hex(randomblob(16))), randomblob(32), 'done',
                  e - 86400, date(e - ?7, 'unixepoch')
              FROM (SELECT i, ?6 - (i / ?5) * ?8 AS e FROM n)"
         ),
@@ -153,7 +156,7 @@ fn expired(db: &Path, unit: &str, count: i64) -> Result<(), String> {
             &format!(
                 "{N} INSERT INTO outbox (kind, booking_id, message_id, status, due_at, stale_at,
                      attempts, created_at, finished_at)
-                 SELECT ?2, b.id, ?2 || '-' || b.id || '@seed.example.org', 'sent',
+                 SELECT ?2, b.id, lower(hex(randomblob(12))) || '.' || ?2 || '@seed.example.org', 'sent',
                      b.starts_at - ?3, b.ends_at, 1, b.starts_at - ?3, b.starts_at - ?3
                  FROM n JOIN bookings b ON b.id = ?4 + 1 + n.i"
             ),

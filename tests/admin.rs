@@ -1210,10 +1210,11 @@ async fn an_admin_exports_everything_about_one_person_and_nothing_of_another() {
     assert_eq!(headers["cache-control"], "no-store");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     // Every value seeded for her.
-    assert_eq!(json["contact"]["name"], ADA.0);
-    assert_eq!(json["contact"]["email"], ADA.1);
-    assert_eq!(json["contact"]["language"], "en");
-    assert_eq!(json["contact"]["privacy_version"], "test");
+    assert_eq!(json["contacts"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["contacts"][0]["name"], ADA.0);
+    assert_eq!(json["contacts"][0]["email"], ADA.1);
+    assert_eq!(json["contacts"][0]["language"], "en");
+    assert_eq!(json["contacts"][0]["privacy_version"], "test");
     let bookings = json["bookings"].as_array().unwrap();
     assert_eq!(bookings.len(), 1);
     assert_eq!(bookings[0]["patient"], "Bed 12");
@@ -1351,7 +1352,7 @@ async fn an_admin_erases_one_person_after_confirming_and_nothing_of_another() {
     assert_eq!(status, StatusCode::OK, "{page}");
     let notice = element(&page, "notice").unwrap();
     assert!(
-        notice.contains("1 family contact, 1 booking(s) (1 still to come"),
+        notice.contains("1 family contact(s), 1 booking(s) (1 still to come"),
         "{notice}"
     );
     assert!(notice.contains("1 mail file(s)"), "{notice}");

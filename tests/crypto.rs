@@ -194,7 +194,7 @@ fn a_tampered_value_is_an_error_not_garbage() {
     let dir = tempfile::tempdir().unwrap();
     seed_ward(dir.path(), "mon-sun 14:00-18:00", 1);
     let conn = bedside::store::open_for_command(&dir.path().join("bedside.db")).unwrap();
-    let id = bedside::store::bookings::contact_upsert(&conn, NAME, EMAIL, "en", "1", 0).unwrap();
+    let id = bedside::store::bookings::contact_insert(&conn, NAME, EMAIL, "en", "1", 0).unwrap();
     // Flip one bit of the stored name.
     let mut sealed: Vec<u8> = conn
         .query_row("SELECT name_enc FROM contacts WHERE id = ?1", [id], |r| {

@@ -165,12 +165,12 @@ async fn a_visit_is_kept_until_its_end_plus_retention_then_gone_everywhere_at_on
     let (status, _, _) = server.get(&format!("/v/{dora_code}")).await;
     assert_eq!(status, StatusCode::OK);
 
-    // The purge removes the two ended visits with their mail, and Carla's
-    // contact; Dora's stays for her other visit.
+    // The purge removes the two ended visits with their mail and their
+    // contacts (each booking has its own); Dora's other visit keeps its.
     let config = config_for(dir.path(), &[]);
     let report = purge_async(&config, clock_now(&clock)).await;
     assert!(report.succeeded(), "{report:?}");
-    assert_eq!((report.counts.bookings, report.counts.contacts), (2, 1));
+    assert_eq!((report.counts.bookings, report.counts.contacts), (2, 2));
     assert_eq!(report.counts.mail, 4);
     let ids: Vec<i64> = open_db(dir.path())
         .prepare("SELECT id FROM bookings")

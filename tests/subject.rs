@@ -86,11 +86,13 @@ fn export_shows_everything_and_erase_removes_one_person_only() {
     let ward3 = seed_unit(dir.path(), "Ward 3", "mon-sun 14:00-16:00", 1, "Bed 12");
     let ward5 = seed_unit(dir.path(), "Ward 5", "mon-sun 14:00-16:00", 1, "Bed 7");
     let ada_first = book(dir.path(), ward3.patient_id, SLOT, ADA);
-    book(dir.path(), ward3.patient_id, NEXT_DAY, ADA);
+    let ada_second = book(dir.path(), ward3.patient_id, NEXT_DAY, ADA);
     let bert_booking = book(dir.path(), ward5.patient_id, SLOT, BERT);
     let ada = contact_id(dir.path(), ada_first);
+    let ada2 = contact_id(dir.path(), ada_second);
     let bert = contact_id(dir.path(), bert_booking);
     assert_ne!(ada, bert);
+    assert_ne!(ada, ada2, "each booking keeps its own contact");
 
     // Export, found by the address in any case.
     let out = bedside(
@@ -103,11 +105,17 @@ fn export_shows_everything_and_erase_removes_one_person_only() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["contact"]["name"], ADA.0);
-    assert_eq!(json["contact"]["email"], ADA.1);
-    assert_eq!(json["contact"]["language"], "en");
-    assert!(json["contact"]["consent_at"].is_string());
-    assert!(json["contact"]["privacy_version"].is_string());
+    // One contact per booking: her name, address and consent as given
+    // with each.
+    let contacts = json["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 2, "{json}");
+    for contact in contacts {
+        assert_eq!(contact["name"], ADA.0);
+        assert_eq!(contact["email"], ADA.1);
+        assert_eq!(contact["language"], "en");
+        assert!(contact["consent_at"].is_string());
+        assert!(contact["privacy_version"].is_string());
+    }
     let bookings = json["bookings"].as_array().unwrap();
     assert_eq!(bookings.len(), 2);
     assert_eq!(bookings[0]["patient"], "Bed 12");
@@ -118,12 +126,15 @@ fn export_shows_everything_and_erase_removes_one_person_only() {
     assert_eq!(bookings[0]["ends_at"], "2026-11-23T13:30:00Z");
     assert_eq!(bookings[1]["starts_at"], NEXT_DAY);
     let mail = json["mail"].as_array().unwrap();
-    let queued = count(
-        dir.path(),
-        "SELECT count(*) FROM outbox o JOIN bookings b ON b.id = o.booking_id
-         WHERE b.contact_id = ?1",
-        ada,
-    );
+    let queued_for = |contact| {
+        count(
+            dir.path(),
+            "SELECT count(*) FROM outbox o JOIN bookings b ON b.id = o.booking_id
+             WHERE b.contact_id = ?1",
+            contact,
+        )
+    };
+    let queued = queued_for(ada) + queued_for(ada2);
     assert!(queued > 0);
     assert_eq!(mail.len() as i64, queued);
     assert!(
@@ -144,6 +155,7 @@ fn export_shows_everything_and_erase_removes_one_person_only() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(rows_of(dir.path(), ada).is_empty());
+    assert!(rows_of(dir.path(), ada2).is_empty());
     assert_eq!(
         count(
             dir.path(),
@@ -162,7 +174,7 @@ fn export_shows_everything_and_erase_removes_one_person_only() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(object, format!("contact:{ada}"));
+    assert_eq!(object, format!("contact:{ada},{ada2}"));
     assert!(outcome.contains("bookings=2"), "{outcome}");
     assert!(!outcome.contains("ada") && !object.contains("ada"));
 
@@ -233,7 +245,11 @@ fn a_guest_with_only_a_meeting_invitation_and_mail_files_is_exported_and_erased(
     let out = bedside(dir.path(), &["subject", "export", "--email", GUEST]);
     assert!(out.status.success(), "{out:?}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(json["contact"].is_null(), "a guest is no family contact");
+    assert_eq!(
+        json["contacts"].as_array().unwrap().len(),
+        0,
+        "a guest is no family contact"
+    );
     assert_eq!(json["bookings"].as_array().unwrap().len(), 0);
     let mail = json["mail"].as_array().unwrap();
     assert_eq!(mail.len(), 1, "{json}");

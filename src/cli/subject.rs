@@ -67,9 +67,10 @@ pub fn run(config_file: Option<&Path>, command: SubjectCommand) -> ExitCode {
             )
         }) {
             Ok((_, erased)) => {
-                let who = match erased.contact_id {
-                    Some(id) => format!("contact {id}"),
-                    None => "no family contact".to_string(),
+                let who = match erased.contact_ids.len() {
+                    0 => "no family contact".to_string(),
+                    1 => "1 family contact".to_string(),
+                    n => format!("{n} family contacts (one per booking)"),
                 };
                 println!(
                     "erased {who}: {} bookings ({} future ones cancelled), {} mails, {} mail files",

@@ -248,7 +248,7 @@ pub fn book(
     let (tablet_id, tablet_label) = (tablet.id, tablet.label);
 
     let now_s = now.as_second();
-    let contact_id = q::contact_upsert(
+    let contact_id = q::contact_insert(
         conn,
         &name,
         &email,

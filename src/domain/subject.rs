@@ -2,9 +2,9 @@
 //! or anyone an instant meeting's guest link was mailed to: everything
 //! stored about them, and erasing it.
 //!
-//! A family contact is found by the HMAC of their e-mail address (see
-//! [`crate::crypto`]), and every query about them is bounded by their
-//! contact id. Mail still held in the outbox (queued, or refused by the
+//! A family's contacts (one per booking) are found by the HMAC of their
+//! e-mail address (see [`crate::crypto`]), and every query about them is
+//! bounded by those contact ids. Mail still held in the outbox (queued, or refused by the
 //! relay) is found by opening its sealed recipient; `.eml` files written
 //! without a relay by their `To:` header. An address is compared
 //! normalised (trimmed, lower case), as the lookup key is. Nobody else's
@@ -27,8 +27,10 @@ use crate::store::bookings as q;
 /// What bedside holds about one person.
 #[derive(Debug, Serialize)]
 pub struct Export {
-    /// Absent when the address only received a guest link.
-    pub contact: Option<ContactExport>,
+    /// One per booking (name, address, language and consent as given
+    /// with it), oldest first; empty when the address only received a
+    /// guest link.
+    pub contacts: Vec<ContactExport>,
     pub bookings: Vec<BookingExport>,
     pub mail: Vec<MailExport>,
     /// Mail written as `.eml` files (no relay configured) addressed to them.
@@ -96,10 +98,10 @@ pub struct RetentionExport {
 }
 
 /// What an erasure removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Erased {
-    /// The family contact, if the address belonged to one.
-    pub contact_id: Option<i64>,
+    /// The family contacts the address belonged to (one per booking).
+    pub contact_ids: Vec<i64>,
     pub cancelled: usize,
     pub bookings: usize,
     /// Outbox rows: their bookings' and any other still addressed to them.
@@ -180,35 +182,35 @@ pub fn export(
     retention: &RetentionConfig,
     mail_dir: &Path,
 ) -> Result<Export, DomainError> {
-    let id = q::contact_id_by_email(conn, email)?;
-    let contact = match id {
-        Some(id) => {
-            let plain = q::contact_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
-            let (consent_at, privacy_version, created_at): (i64, String, i64) = conn.query_row(
-                "SELECT consent_at, privacy_version, created_at FROM contacts WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            Some(ContactExport {
-                name: plain.name,
-                email: plain.email,
-                language: plain.language,
-                consent_at: utc(consent_at),
-                privacy_version,
-                created_at: utc(created_at),
-            })
-        }
-        None => None,
-    };
+    let ids = q::contact_ids_by_email(conn, email)?;
+    let mut contacts = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        let plain = q::contact_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
+        let (consent_at, privacy_version, created_at): (i64, String, i64) = conn.query_row(
+            "SELECT consent_at, privacy_version, created_at FROM contacts WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        contacts.push(ContactExport {
+            name: plain.name,
+            email: plain.email,
+            language: plain.language,
+            consent_at: utc(consent_at),
+            privacy_version,
+            created_at: utc(created_at),
+        });
+    }
+    let id_list = serde_json::to_string(&ids).unwrap_or_default();
     let bookings = conn
         .prepare(
             "SELECT p.label, u.name, b.starts_at, b.ends_at, b.status, t.label, b.created_at
              FROM bookings b JOIN patients p ON p.id = b.patient_id
                              JOIN units u ON u.id = p.unit_id
                              JOIN tablets t ON t.id = b.tablet_id
-             WHERE b.contact_id = ?1 ORDER BY b.starts_at, b.id",
+             WHERE b.contact_id IN (SELECT value FROM json_each(?1))
+             ORDER BY b.starts_at, b.id",
         )?
-        .query_map([id], |r| {
+        .query_map([&id_list], |r| {
             Ok(BookingExport {
                 patient: r.get(0)?,
                 unit: r.get(1)?,
@@ -226,9 +228,9 @@ pub fn export(
     let mut ids: Vec<i64> = conn
         .prepare(
             "SELECT o.id FROM outbox o JOIN bookings b ON b.id = o.booking_id
-             WHERE b.contact_id = ?1",
+             WHERE b.contact_id IN (SELECT value FROM json_each(?1))",
         )?
-        .query_map([id], |r| r.get(0))?
+        .query_map([&id_list], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     ids.extend(outbox_addressed_to(conn, email)?);
     ids.sort_unstable();
@@ -278,11 +280,11 @@ pub fn export(
             written_at: utc(written),
         })
         .collect();
-    if contact.is_none() && mail.is_empty() && mail_files.is_empty() {
+    if contacts.is_empty() && mail.is_empty() && mail_files.is_empty() {
         return Err(DomainError::NotFound);
     }
     Ok(Export {
-        contact,
+        contacts,
         bookings,
         mail,
         mail_files,
@@ -295,9 +297,16 @@ pub fn export(
     })
 }
 
+/// How the audit trail names a person's contacts: by kind and ids
+/// (`contact:3`, `contact:3,8,12`); `None` for no contact.
+pub fn audit_object(contact_ids: &[i64]) -> Option<String> {
+    let ids: Vec<String> = contact_ids.iter().map(i64::to_string).collect();
+    (!ids.is_empty()).then(|| format!("contact:{}", ids.join(",")))
+}
+
 /// Erases the person with `email` (Art. 17): their future visits are
 /// cancelled (without mail), then their bookings, every mail still
-/// addressed to them (guest links included), the contact and the `.eml`
+/// addressed to them (guest links included), their contacts and the `.eml`
 /// files in `mail_dir` addressed to them are deleted, and an audit entry
 /// records the counts — never the address. Run it in one transaction;
 /// `NotFound` when there is nothing to erase.
@@ -308,25 +317,25 @@ pub fn erase(
     now: i64,
     mail_dir: &Path,
 ) -> Result<Erased, DomainError> {
-    let id = q::contact_id_by_email(conn, email)?;
+    let ids = q::contact_ids_by_email(conn, email)?;
     let addressed = outbox_addressed_to(conn, email)?;
     let files = mail_files_to(mail_dir, email).map_err(|e| io_failed(mail_dir, e))?;
-    if id.is_none() && addressed.is_empty() && files.is_empty() {
+    if ids.is_empty() && addressed.is_empty() && files.is_empty() {
         return Err(DomainError::NotFound);
     }
     let (mut cancelled, mut bookings, mut mail) = (0, 0, 0);
-    if let Some(id) = id {
+    for &id in &ids {
         // Cancelled first, so the per-day counts record the visit as cancelled.
-        cancelled = conn.execute(
+        cancelled += conn.execute(
             "UPDATE bookings SET status = 'cancelled', cancelled_by = 'family', cancelled_at = ?2
              WHERE contact_id = ?1 AND status = 'booked' AND ends_at > ?2",
             params![id, now],
         )?;
-        mail = conn.execute(
+        mail += conn.execute(
             "DELETE FROM outbox WHERE booking_id IN (SELECT id FROM bookings WHERE contact_id = ?1)",
             [id],
         )?;
-        bookings = conn.execute("DELETE FROM bookings WHERE contact_id = ?1", [id])?;
+        bookings += conn.execute("DELETE FROM bookings WHERE contact_id = ?1", [id])?;
         conn.execute("DELETE FROM contacts WHERE id = ?1", [id])?;
     }
     let mut delete_mail = conn.prepare("DELETE FROM outbox WHERE id = ?1")?;
@@ -343,22 +352,22 @@ pub fn erase(
             Err(e) => return Err(io_failed(mail_dir, e)),
         }
     }
+    let object = audit_object(&ids);
+    let contacts = ids.len();
     let erased = Erased {
-        contact_id: id,
+        contact_ids: ids,
         cancelled,
         bookings,
         mail,
         mail_files,
     };
-    let object = id.map(|id| format!("contact:{id}"));
     audit::record(
         conn,
         actor,
         "subject.erase",
         object.as_deref(),
         &format!(
-            "cancelled={cancelled} bookings={bookings} mail={mail} contacts={} mail_files={mail_files}",
-            usize::from(id.is_some())
+            "cancelled={cancelled} bookings={bookings} mail={mail} contacts={contacts} mail_files={mail_files}"
         ),
         now,
     )?;

@@ -90,10 +90,23 @@ pub fn booking_by_visit(
     visit_hash: &[u8],
 ) -> rusqlite::Result<Option<BookingRow>> {
     // Cached: this is the lookup behind every click on a visit link.
-    conn.prepare_cached(select_bookings!("WHERE b.visit_hash = ?1"))?
+    conn.prepare_cached(BY_VISIT_CODE)?
         .query_row([visit_hash], booking_row)
         .optional()
 }
+
+/// Codes are indexed behind their visit's week (`bookings_visit`, migration
+/// 8), so the lookup asks each week from the first booking's to the last's:
+/// a few dozen probes of an index whose pages stay in the order visits end.
+const BY_VISIT_CODE: &str = select_bookings!(
+    "WHERE b.starts_at / 604800 IN (
+         WITH RECURSIVE week (n) AS (
+             SELECT min(starts_at / 604800) FROM bookings
+             UNION ALL
+             SELECT n + 1 FROM week WHERE n < (SELECT max(starts_at / 604800) FROM bookings))
+         SELECT n FROM week)
+       AND b.visit_hash = ?1"
+);
 
 pub fn booking_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<BookingRow>> {
     conn.query_row_cached(select_bookings!("WHERE b.id = ?1"), [id], booking_row)
@@ -241,11 +254,13 @@ pub struct ContactRow {
     pub language: String,
 }
 
-/// Inserts a contact, or updates the one with the same e-mail address
-/// (compared case-insensitively) with the latest name, language and consent.
-/// Name and address are sealed with the data key (see [`crate::crypto`]);
-/// the plain columns stay empty.
-pub fn contact_upsert(
+/// Inserts the contact of one booking: each booking keeps its own (name,
+/// address, language, the consent given with it) and loses it with the
+/// booking — no record of a family outlives its visits. Name and address
+/// are sealed with the data key (see [`crate::crypto`]); the plain columns
+/// stay empty. `email_key` (the address's HMAC) finds a person's contacts
+/// for access and erasure requests.
+pub fn contact_insert(
     conn: &Connection,
     name: &str,
     email: &str,
@@ -259,11 +274,7 @@ pub fn contact_upsert(
              consent_at, privacy_version, created_at)
          SELECT '', '', k.email_key, bedside_seal('contacts.name', k.email_key, ?1),
              bedside_seal('contacts.email', k.email_key, ?2), ?3, ?4, ?5, ?4
-         FROM k WHERE true
-         ON CONFLICT (email_key) DO UPDATE SET
-             name = '', email = '', name_enc = excluded.name_enc, email_enc = excluded.email_enc,
-             language = excluded.language, consent_at = excluded.consent_at,
-             privacy_version = excluded.privacy_version
+         FROM k
          RETURNING id",
         params![name, email, language, now, privacy_version],
         |r| r.get(0),
@@ -299,16 +310,25 @@ pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Cont
         .optional()
 }
 
-/// The contact with an e-mail address, looked up by its HMAC under the
-/// connection's key.
-pub fn contact_id_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row_cached(
-        "SELECT id FROM contacts WHERE email_key = bedside_email_key(?1)",
-        [email],
-        |r| r.get(0),
-    )
-    .optional()
+/// The contacts with an e-mail address (one per booking; one shared by
+/// several bookings made before schema version 8), oldest first, looked up
+/// by the address's HMAC under the connection's key, week by week of
+/// `contacts_email` (see `booking_by_visit`).
+pub fn contact_ids_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached(CONTACTS_BY_EMAIL)?
+        .query_map([email], |r| r.get(0))?
+        .collect()
 }
+
+const CONTACTS_BY_EMAIL: &str = "SELECT id FROM contacts
+     WHERE created_at / 604800 IN (
+         WITH RECURSIVE week (n) AS (
+             SELECT min(created_at / 604800) FROM contacts
+             UNION ALL
+             SELECT n + 1 FROM week WHERE n < (SELECT max(created_at / 604800) FROM contacts))
+         SELECT n FROM week)
+       AND email_key = bedside_email_key(?1)
+     ORDER BY id";
 
 /// Seals every contact still stored in plain text (from before migration 6)
 /// in one transaction; returns how many.
@@ -378,6 +398,99 @@ pub fn booking_set_tablet(conn: &Connection, id: i64, tablet_id: i64) -> rusqlit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(p, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    /// Visit codes and e-mail keys are found in whichever week their row
+    /// belongs to, through the week-first indexes of migration 8, and
+    /// nothing else is.
+    #[test]
+    fn codes_and_addresses_are_found_week_by_week_through_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0);
+             INSERT INTO tablets (id, unit_id, label, created_at) VALUES (1, 1, 'T1', 0);
+             INSERT INTO patients (id, unit_id, label, status, invite_hash, created_at)
+                 VALUES (1, 1, 'Bed 1', 'active', x'01', 0);",
+        )
+        .unwrap();
+        const WEEK: i64 = 604_800;
+        // Weeks 2900, 2903 (nothing between) and 2910, several per week.
+        let starts: Vec<i64> = [2900, 2900, 2903, 2910, 2910]
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * WEEK + 3600 * i as i64)
+            .collect();
+        let mut ids = Vec::new();
+        for (i, &start) in starts.iter().enumerate() {
+            let email = if i % 2 == 0 {
+                "ann@example.org"
+            } else {
+                "bo@example.org"
+            };
+            let contact = contact_insert(&conn, "A", email, "en", "1", start - 86_400).unwrap();
+            let hash = [i as u8 + 1; 32];
+            let id = booking_insert(
+                &conn,
+                &NewBookingRow {
+                    patient_id: 1,
+                    contact_id: Some(contact),
+                    tablet_id: 1,
+                    starts_at: start,
+                    ends_at: start + 1800,
+                    room: "r",
+                    visit_hash: &hash,
+                    local_day: "2025-01-01",
+                },
+                start - 86_400,
+            )
+            .unwrap();
+            ids.push((id, contact));
+        }
+        for (i, (id, _)) in ids.iter().enumerate() {
+            let found = booking_by_visit(&conn, &[i as u8 + 1; 32])
+                .unwrap()
+                .unwrap();
+            assert_eq!(found.id, *id);
+        }
+        assert!(booking_by_visit(&conn, &[99; 32]).unwrap().is_none());
+        let ann: Vec<i64> = ids.iter().step_by(2).map(|(_, c)| *c).collect();
+        assert_eq!(
+            contact_ids_by_email(&conn, " ANN@example.org").unwrap(),
+            ann
+        );
+        assert_eq!(
+            contact_ids_by_email(&conn, "bo@example.org").unwrap().len(),
+            2
+        );
+        assert!(
+            contact_ids_by_email(&conn, "cy@example.org")
+                .unwrap()
+                .is_empty()
+        );
+
+        // Each week asked with an equality on both columns of its index,
+        // not a scan of the weeks' entries.
+        let visit = plan(&conn, BY_VISIT_CODE, [vec![1u8; 32]]);
+        assert!(
+            visit.contains("USING INDEX bookings_visit (<expr>=? AND visit_hash=?)"),
+            "{visit}"
+        );
+        let contacts = plan(&conn, CONTACTS_BY_EMAIL, ["ann@example.org"]);
+        assert!(
+            contacts.contains("INDEX contacts_email (<expr>=? AND email_key=?)"),
+            "{contacts}"
+        );
+    }
 
     /// `tablet_busy` agrees with the full `busy_between` scan on tablets
     /// holding non-overlapping live bookings of mixed lengths, cancelled

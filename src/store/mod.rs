@@ -69,6 +69,11 @@ pub enum StoreError {
         known: i64,
     },
     #[error(
+        "migrating the database to schema version {version} failed: {problem}; it was left at \
+         the version before. Restore a backup made with this bedside, or report it"
+    )]
+    Migration { version: i64, problem: String },
+    #[error(
         "the database could not be put in WAL mode (it reported '{0}'); is it on a network file system?"
     )]
     NoWal(String),

@@ -1973,13 +1973,13 @@ pub async fn subject_export(state: &State, request: &Request) -> Result<Response
         .store
         .write(move |tx| {
             let export = subject::export(tx, &email, &retention, &mail_dir)?;
-            let contact = crate::store::bookings::contact_id_by_email(tx, &email)?;
-            let object = contact.map(|id| format!("contact:{id}"));
+            let contacts = crate::store::bookings::contact_ids_by_email(tx, &email)?;
+            let object = subject::audit_object(&contacts);
             audit::record(tx, actor, "subject.export", object.as_deref(), "ok", now)?;
-            Ok::<_, DomainError>((export, contact))
+            Ok::<_, DomainError>((export, contacts))
         })
         .await;
-    let (export, contact) = match exported {
+    let (export, contacts) = match exported {
         Ok(e) => e,
         Err(DomainError::NotFound) => {
             page.export_errors.push("email", NOBODY);
@@ -1987,7 +1987,7 @@ pub async fn subject_export(state: &State, request: &Request) -> Result<Response
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(staff = user.id, contact = ?contact, "subject export downloaded");
+    tracing::info!(staff = user.id, contacts = ?contacts, "subject export downloaded");
     let body = serde_json::to_string_pretty(&export).map_err(|e| {
         tracing::error!(error = %e, "could not serialise a subject export");
         Error::Conflict("the export could not be written".into())
@@ -2042,12 +2042,12 @@ pub async fn subject_erase(state: &State, request: &Request) -> Result<Response>
                         "after an erasure a reader kept the WAL from being truncated; the next checkpoint does it"
                     );
                 }
-                tracing::info!(staff = user.id, contact = ?erased.contact_id, "subject erased");
+                tracing::info!(staff = user.id, contacts = ?erased.contact_ids, "subject erased");
                 page.erase_email.clear();
                 page.erased = Some(format!(
-                    "Erased: {} family contact, {} booking(s) ({} still to come, cancelled first without mail), \
+                    "Erased: {} family contact(s), {} booking(s) ({} still to come, cancelled first without mail), \
                      {} mail(s) and {} mail file(s). The audit trail records the counts, not the address.",
-                    usize::from(erased.contact_id.is_some()),
+                    erased.contact_ids.len(),
                     erased.bookings,
                     erased.cancelled,
                     erased.mail,
@@ -2094,7 +2094,7 @@ pub async fn subject_erase(state: &State, request: &Request) -> Result<Response>
     }
     page.preview = Some(ErasePreview {
         email,
-        contact: export.contact.is_some(),
+        contact: !export.contacts.is_empty(),
         bookings: export.bookings.len(),
         future,
         mail: export.mail.len(),
