@@ -776,13 +776,25 @@ pub async fn purge(
             match batch {
                 Ok((counts, more)) => {
                     if step == Step::Bookings {
-                        pace.after(counts.bookings, started.elapsed());
+                        let took = started.elapsed();
+                        tracing::debug!(
+                            rows = counts.bookings,
+                            ms = took.as_secs_f64() * 1000.0,
+                            "purge batch"
+                        );
+                        pace.after(counts.bookings, took);
                         since_checkpoint += counts.bookings;
                         if since_checkpoint >= CHECKPOINT_ROWS
                             && let Some(checkpointer) = &bulk
                         {
                             since_checkpoint = 0;
-                            if let Err(e) = checkpointer.catch_up().await {
+                            let started = std::time::Instant::now();
+                            let caught_up = checkpointer.catch_up().await;
+                            tracing::debug!(
+                                ms = started.elapsed().as_secs_f64() * 1000.0,
+                                "purge checkpoint"
+                            );
+                            if let Err(e) = caught_up {
                                 tracing::warn!(error = %e, "a checkpoint during the purge failed; the next one tries again");
                             }
                         }

@@ -258,7 +258,12 @@ pub fn book(
     )?;
     let room =
         RoomName::generate(rng).map_err(|_| DomainError::Conflict("no randomness".into()))?;
-    let visit = Code::generate(rng);
+    let visit = Code::generate_for_visit(rng, slot.start.as_second()).ok_or_else(|| {
+        DomainError::invalid(
+            "slot",
+            "that time cannot be booked; choose one of the times shown",
+        )
+    })?;
     let local_day = slots::local(unit, slot.start).date().to_string();
     let id = q::booking_insert(
         conn,
@@ -313,8 +318,8 @@ pub fn visit_by_code(
     code: &str,
     horizon: Horizon,
 ) -> Result<Visit, DomainError> {
-    let code = Code::parse(code).ok_or(DomainError::NotFound)?;
-    let booking = q::booking_by_visit(conn, &code.hash())?
+    let code = Code::parse_link(code).ok_or(DomainError::NotFound)?;
+    let booking = q::booking_by_visit(conn, code.visit_start(), &code.hash())?
         .filter(|b| horizon.keeps(b.ends_at))
         .ok_or(DomainError::NotFound)?;
     let unit = unit::by_id(conn, booking.unit_id)?;

@@ -85,26 +85,32 @@ pub fn booking_insert(conn: &Connection, b: &NewBookingRow<'_>, now: i64) -> rus
     Ok(conn.last_insert_rowid())
 }
 
+/// The booking of a visit code: by its visit's start (`visit_start`, which
+/// the code carries) and hash through `bookings_visit`, or — for a code
+/// issued before schema 8, which carries no start — by reading the
+/// bookings made before it, the only ones such a code can belong to.
 pub fn booking_by_visit(
     conn: &Connection,
+    visit_start: Option<i64>,
     visit_hash: &[u8],
 ) -> rusqlite::Result<Option<BookingRow>> {
     // Cached: this is the lookup behind every click on a visit link.
-    conn.prepare_cached(BY_VISIT_CODE)?
-        .query_row([visit_hash], booking_row)
-        .optional()
+    match visit_start {
+        Some(start) => conn
+            .prepare_cached(BY_VISIT_CODE)?
+            .query_row(params![start, visit_hash], booking_row),
+        None => conn
+            .prepare_cached(BY_OLD_VISIT_CODE)?
+            .query_row([visit_hash], booking_row),
+    }
+    .optional()
 }
 
-/// Codes are indexed behind their visit's week (`bookings_visit`, migration
-/// 8), so the lookup asks each week from the first booking's to the last's:
-/// a few dozen probes of an index whose pages stay in the order visits end.
-const BY_VISIT_CODE: &str = select_bookings!(
-    "WHERE b.starts_at / 604800 IN (
-         WITH RECURSIVE week (n) AS (
-             SELECT min(starts_at / 604800) FROM bookings
-             UNION ALL
-             SELECT n + 1 FROM week WHERE n < (SELECT max(starts_at / 604800) FROM bookings))
-         SELECT n FROM week)
+const BY_VISIT_CODE: &str = select_bookings!("WHERE b.starts_at = ?1 AND b.visit_hash = ?2");
+
+const BY_OLD_VISIT_CODE: &str = select_bookings!(
+    "WHERE b.id <= (SELECT CAST(value AS INTEGER) FROM meta
+                    WHERE key = 'visit_codes.legacy_until')
        AND b.visit_hash = ?1"
 );
 
@@ -312,8 +318,9 @@ pub fn contact_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Cont
 
 /// The contacts with an e-mail address (one per booking; one shared by
 /// several bookings made before schema version 8), oldest first, looked up
-/// by the address's HMAC under the connection's key, week by week of
-/// `contacts_email` (see `booking_by_visit`).
+/// by the address's HMAC under the connection's key in `contacts_email`,
+/// day by day from the oldest contact's to the newest's (a few hundred
+/// probes at most: this serves access and erasure requests, rare).
 pub fn contact_ids_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Vec<i64>> {
     conn.prepare_cached(CONTACTS_BY_EMAIL)?
         .query_map([email], |r| r.get(0))?
@@ -321,12 +328,12 @@ pub fn contact_ids_by_email(conn: &Connection, email: &str) -> rusqlite::Result<
 }
 
 const CONTACTS_BY_EMAIL: &str = "SELECT id FROM contacts
-     WHERE created_at / 604800 IN (
-         WITH RECURSIVE week (n) AS (
-             SELECT min(created_at / 604800) FROM contacts
+     WHERE created_at / 86400 IN (
+         WITH RECURSIVE day (n) AS (
+             SELECT min(created_at / 86400) FROM contacts
              UNION ALL
-             SELECT n + 1 FROM week WHERE n < (SELECT max(created_at / 604800) FROM contacts))
-         SELECT n FROM week)
+             SELECT n + 1 FROM day WHERE n < (SELECT max(created_at / 86400) FROM contacts))
+         SELECT n FROM day)
        AND email_key = bedside_email_key(?1)
      ORDER BY id";
 
@@ -409,11 +416,12 @@ mod tests {
             .join("\n")
     }
 
-    /// Visit codes and e-mail keys are found in whichever week their row
-    /// belongs to, through the week-first indexes of migration 8, and
-    /// nothing else is.
+    /// A visit is found by its start and code hash through
+    /// `bookings_visit`; by the hash alone only among the bookings made
+    /// before schema 8. A person's contacts are found on whichever day they
+    /// were given, through `contacts_email`; nothing else is found.
     #[test]
-    fn codes_and_addresses_are_found_week_by_week_through_their_index() {
+    fn codes_and_addresses_are_found_through_their_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
         conn.execute_batch(
@@ -423,12 +431,11 @@ mod tests {
                  VALUES (1, 1, 'Bed 1', 'active', x'01', 0);",
         )
         .unwrap();
-        const WEEK: i64 = 604_800;
-        // Weeks 2900, 2903 (nothing between) and 2910, several per week.
-        let starts: Vec<i64> = [2900, 2900, 2903, 2910, 2910]
+        // Days 20300, 20303 (nothing between) and 20310, two on the first.
+        let starts: Vec<i64> = [20_300, 20_300, 20_303, 20_310, 20_310]
             .iter()
             .enumerate()
-            .map(|(i, w)| w * WEEK + 3600 * i as i64)
+            .map(|(i, d)| d * 86_400 + 3600 * i as i64)
             .collect();
         let mut ids = Vec::new();
         for (i, &start) in starts.iter().enumerate() {
@@ -455,14 +462,33 @@ mod tests {
             )
             .unwrap();
             ids.push((id, contact));
-        }
-        for (i, (id, _)) in ids.iter().enumerate() {
-            let found = booking_by_visit(&conn, &[i as u8 + 1; 32])
-                .unwrap()
+            if i == 0 {
+                // As if the first had been booked before migration 8.
+                conn.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'visit_codes.legacy_until'",
+                    [id.to_string()],
+                )
                 .unwrap();
-            assert_eq!(found.id, *id);
+            }
         }
-        assert!(booking_by_visit(&conn, &[99; 32]).unwrap().is_none());
+        for (i, ((id, _), start)) in ids.iter().zip(&starts).enumerate() {
+            let hash = [i as u8 + 1; 32];
+            let found = booking_by_visit(&conn, Some(*start), &hash).unwrap();
+            assert_eq!(found.map(|b| b.id), Some(*id));
+            let wrong_start = booking_by_visit(&conn, Some(start + 60), &hash).unwrap();
+            assert!(wrong_start.is_none());
+            let no_start = booking_by_visit(&conn, None, &hash).unwrap();
+            assert_eq!(
+                no_start.map(|b| b.id),
+                (i == 0).then_some(*id),
+                "booking {i}"
+            );
+        }
+        assert!(
+            booking_by_visit(&conn, Some(starts[0]), &[99; 32])
+                .unwrap()
+                .is_none()
+        );
         let ann: Vec<i64> = ids.iter().step_by(2).map(|(_, c)| *c).collect();
         assert_eq!(
             contact_ids_by_email(&conn, " ANN@example.org").unwrap(),
@@ -478,13 +504,14 @@ mod tests {
                 .is_empty()
         );
 
-        // Each week asked with an equality on both columns of its index,
-        // not a scan of the weeks' entries.
-        let visit = plan(&conn, BY_VISIT_CODE, [vec![1u8; 32]]);
+        // Equalities on both columns of each index, not a scan.
+        let visit = plan(&conn, BY_VISIT_CODE, params![starts[0], vec![1u8; 32]]);
         assert!(
-            visit.contains("USING INDEX bookings_visit (<expr>=? AND visit_hash=?)"),
+            visit.contains("USING INDEX bookings_visit (starts_at=? AND visit_hash=?)"),
             "{visit}"
         );
+        let old = plan(&conn, BY_OLD_VISIT_CODE, [vec![1u8; 32]]);
+        assert!(old.contains("INTEGER PRIMARY KEY (rowid<?)"), "{old}");
         let contacts = plan(&conn, CONTACTS_BY_EMAIL, ["ann@example.org"]);
         assert!(
             contacts.contains("INDEX contacts_email (<expr>=? AND email_key=?)"),

@@ -222,9 +222,11 @@ pub const MIGRATIONS: &[&str] = &[
     // the order they ended; an index keyed by a hash (visit code, e-mail
     // key) or a random name (room, Message-ID) had each deleted row on a
     // page of its own, so every purged visit rewrote about 8 KB of index.
-    // Instead visit codes and e-mail keys are indexed behind the week they
-    // belong to (`starts_at / 604800`, `created_at / 604800`; the queries
-    // ask week by week), and the uniques on room, visit code and
+    // Instead visit codes now carry their visit's start and are indexed
+    // behind it (`bookings_visit`); codes issued before (up to the booking
+    // id kept in `meta`) are found by reading those bookings alone. E-mail
+    // keys are indexed behind their day (`created_at / 86400`; an access or
+    // erasure request asks day by day). The uniques on room, visit code and
     // Message-ID go: those are 128-, 256- and 96-bit random values, never
     // looked up by themselves. Contacts are no longer shared between
     // bookings (each booking keeps its own, deleted with it), so nothing
@@ -263,7 +265,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX bookings_contact ON bookings (contact_id);
     CREATE INDEX bookings_end ON bookings (ends_at);
     CREATE INDEX bookings_tablet_span ON bookings (tablet_id, starts_at, ends_at, status);
-    CREATE INDEX bookings_visit ON bookings (starts_at / 604800, visit_hash);
+    CREATE INDEX bookings_visit ON bookings (starts_at, visit_hash);
+    INSERT INTO meta (key, value) VALUES
+        ('visit_codes.legacy_until', CAST((SELECT coalesce(max(id), 0) FROM bookings) AS TEXT));
     CREATE TRIGGER daily_counts_booked AFTER INSERT ON bookings WHEN NEW.local_day IS NOT NULL
     BEGIN
         INSERT INTO daily_counts (unit_id, day, booked)
@@ -300,7 +304,7 @@ pub const MIGRATIONS: &[&str] = &[
         FROM contacts;
     DROP TABLE contacts;
     ALTER TABLE contacts_v8 RENAME TO contacts;
-    CREATE INDEX contacts_email ON contacts (created_at / 604800, email_key);
+    CREATE INDEX contacts_email ON contacts (created_at / 86400, email_key);
     CREATE TABLE outbox_v8 (
         id          INTEGER PRIMARY KEY,
         kind        TEXT NOT NULL,

@@ -288,7 +288,7 @@ enum Link {
 /// [`VisitCache`]: crate::domain::booking::VisitCache
 async fn find_link(state: &State, code: &str) -> Result<Link, DomainError> {
     let horizon = Horizon::at(state.clock.now(), &state.config.retention);
-    let parsed = Code::parse(code).ok_or(DomainError::NotFound)?;
+    let parsed = Code::parse_link(code).ok_or(DomainError::NotFound)?;
     let hash = parsed.hash();
     // Taken before the rows are read: a change committed meanwhile makes
     // what is read now stale for the next request, never current.
