@@ -261,10 +261,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX bookings_tablet_start ON bookings (tablet_id, starts_at)
         WHERE status IN ('booked', 'done', 'no-show');
     CREATE INDEX bookings_patient ON bookings (patient_id, starts_at);
-    CREATE INDEX bookings_time ON bookings (starts_at);
     CREATE INDEX bookings_contact ON bookings (contact_id);
     CREATE INDEX bookings_end ON bookings (ends_at);
     CREATE INDEX bookings_tablet_span ON bookings (tablet_id, starts_at, ends_at, status);
+    -- Also serves what bookings_time (starts_at) did.
     CREATE INDEX bookings_visit ON bookings (starts_at, visit_hash);
     INSERT INTO meta (key, value) VALUES
         ('visit_codes.legacy_until', CAST((SELECT coalesce(max(id), 0) FROM bookings) AS TEXT));
