@@ -657,6 +657,10 @@ pub struct Report {
     pub interrupted: bool,
     /// False when a reader kept the WAL from being truncated.
     pub checkpointed: bool,
+    /// The longest any write transaction (the purge's batches, and whatever
+    /// else was written meanwhile) or checkpoint held the database's writer
+    /// while the purge ran: how long a booking had to wait at most.
+    pub longest_hold: std::time::Duration,
 }
 
 impl Report {
@@ -747,7 +751,9 @@ pub async fn purge(
         failed: Vec::new(),
         interrupted: false,
         checkpointed: false,
+        longest_hold: std::time::Duration::ZERO,
     };
+    store.take_longest_hold();
     let bulk = match bulk_start(store).await {
         Ok(bulk) => Some(bulk),
         Err(e) => {
@@ -855,6 +861,7 @@ pub async fn purge(
         .await?;
     store.forget_cached();
     report.checkpointed = store.checkpoint().await?;
+    report.longest_hold = store.take_longest_hold();
     if !report.checkpointed {
         tracing::warn!(
             "after the purge a reader kept the WAL from being truncated; the next checkpoint does it"
@@ -1146,7 +1153,11 @@ async fn run_once(state: &State, stop: &CancellationToken) {
     match purge(&state.store, cut, Actor::System, true, stop).await {
         Ok(report) if report.succeeded() => {
             state.metrics.purge_deleted(&report.counts);
-            tracing::info!(outcome = %report.outcome(), "purge done");
+            tracing::info!(
+                outcome = %report.outcome(),
+                longest_write_ms = report.longest_hold.as_millis() as u64,
+                "purge done"
+            );
         }
         Ok(report) => {
             state.metrics.purge_deleted(&report.counts);

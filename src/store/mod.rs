@@ -120,6 +120,8 @@ struct Inner {
     expired_only: Arc<AtomicBool>,
     /// Stops the checkpointer thread when the store closes.
     checkpointer: Mutex<Option<(mpsc::SyncSender<()>, JoinHandle<()>)>>,
+    /// See [`Store::take_longest_hold`], in microseconds.
+    longest_hold: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -144,9 +146,11 @@ impl Store {
             .map_err(StoreError::Thread)?;
         let wal = Wal::hand_over(&conn, nudge.clone())?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
+        let longest_hold = Arc::new(AtomicU64::new(0));
+        let hold = Hold(longest_hold.clone());
         let thread = std::thread::Builder::new()
             .name("bedside-db-writer".into())
-            .spawn(move || writer_loop(conn, rx, changes, wal))
+            .spawn(move || writer_loop(conn, rx, changes, wal, hold))
             .map_err(StoreError::Thread)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -158,6 +162,7 @@ impl Store {
                 generation,
                 expired_only,
                 checkpointer: Mutex::new(Some((nudge, checkpointer))),
+                longest_hold,
             }),
         })
     }
@@ -170,6 +175,13 @@ impl Store {
     /// on.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The longest the writer was held by one transaction (a group of
+    /// jobs, BEGIN to COMMIT) or one job outside any (a checkpoint) since
+    /// the last call; every other write waited that long at most for it.
+    pub fn take_longest_hold(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.inner.longest_hold.swap(0, Ordering::AcqRel))
     }
 
     /// The database file.
@@ -598,11 +610,25 @@ fn checkpointer_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
     }
 }
 
+/// Keeps the longest time one group or raw job held the writer.
+struct Hold(Arc<AtomicU64>);
+
+impl Hold {
+    fn time<T>(&self, f: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let out = f();
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.0.fetch_max(took, Ordering::AcqRel);
+        out
+    }
+}
+
 fn writer_loop(
     mut conn: Connection,
     jobs: mpsc::Receiver<WriteJob>,
     mut changes: Changes,
     wal: Wal,
+    hold: Hold,
 ) {
     let mut group: Vec<TxJob> = Vec::new();
     loop {
@@ -619,8 +645,8 @@ fn writer_loop(
             match job {
                 WriteJob::Tx(f) => group.push(f),
                 WriteJob::Raw(f) => {
-                    run_group(&mut conn, std::mem::take(&mut group), &mut changes);
-                    f(&mut conn);
+                    hold.time(|| run_group(&mut conn, std::mem::take(&mut group), &mut changes));
+                    hold.time(|| f(&mut conn));
                     changes.settle(&conn);
                     wal.committed(&conn);
                 }
@@ -629,7 +655,7 @@ fn writer_loop(
                 next = jobs.try_recv().ok();
             }
         }
-        run_group(&mut conn, std::mem::take(&mut group), &mut changes);
+        hold.time(|| run_group(&mut conn, std::mem::take(&mut group), &mut changes));
         wal.committed(&conn);
     }
     // All senders are gone: the server is shutting down. Fold the WAL back
@@ -1014,6 +1040,28 @@ mod tests {
             keys.iter()
                 .all(|k| k[1..].parse::<usize>().unwrap() % 3 != 0)
         );
+    }
+
+    /// The longest hold is the longest transaction since the last look,
+    /// whatever held it, and starts over after each look.
+    #[tokio::test]
+    async fn the_longest_writer_hold_is_measured_and_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store.take_longest_hold();
+        store
+            .write(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        store.write(|_| Ok::<_, StoreError>(())).await.unwrap();
+        let held = store.take_longest_hold();
+        assert!(held >= std::time::Duration::from_millis(200), "{held:?}");
+        store.write(|_| Ok::<_, StoreError>(())).await.unwrap();
+        assert!(store.take_longest_hold() < std::time::Duration::from_millis(200));
+        store.close();
     }
 
     #[tokio::test]
