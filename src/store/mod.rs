@@ -98,6 +98,10 @@ type TxJob = Box<dyn FnOnce(Result<&Transaction, &rusqlite::Error>) -> Completio
 enum WriteJob {
     /// Runs inside the group's transaction, in its own savepoint.
     Tx(TxJob),
+    /// As `Tx`, for a job that only deletes rows past retention: a group
+    /// of nothing else commits without waiting for its fsync (see
+    /// [`Store::write_expired`]).
+    Expired(TxJob),
     /// Runs on the connection outside any transaction (checkpoints).
     Raw(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -202,8 +206,17 @@ impl Store {
         T: Send + 'static,
         E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
     {
+        self.write_as(f, WriteJob::Tx).await
+    }
+
+    async fn write_as<T, E, F>(&self, f: F, kind: fn(TxJob) -> WriteJob) -> Result<T, E>
+    where
+        F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
+    {
         let (done, result) = oneshot::channel::<Result<T, E>>();
-        let job = WriteJob::Tx(Box::new(move |tx| {
+        let job = kind(Box::new(move |tx| {
             let value = match tx {
                 Ok(tx) => in_savepoint(tx, f),
                 Err(e) => Err(copy_error(e).into()),
@@ -235,6 +248,16 @@ impl Store {
     /// request, cached or not — so a purge of a million visits does not
     /// empty the caches hundreds of times while families open their
     /// links. Call [`Store::forget_cached`] when the purge is over.
+    ///
+    /// A transaction of such jobs alone commits with `synchronous=NORMAL`:
+    /// it does not wait for its fsync. Should the machine lose power before
+    /// the next fsync, those deletions are undone — never half done (the
+    /// WAL's checksums end it at a whole transaction) — and the rows, still
+    /// past retention, are hidden from every page by the clock and deleted
+    /// again by the next purge, which is due because this one's end (an
+    /// ordinary write, fsync included, which makes every earlier one
+    /// durable too) was not recorded. A group holding any other job
+    /// commits with `synchronous=FULL` as always.
     pub async fn write_expired<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
@@ -242,12 +265,15 @@ impl Store {
         E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
     {
         let expired_only = self.inner.expired_only.clone();
-        self.write(move |tx| {
-            expired_only.store(true, Ordering::Relaxed);
-            let outcome = f(tx);
-            expired_only.store(false, Ordering::Relaxed);
-            outcome
-        })
+        self.write_as(
+            move |tx| {
+                expired_only.store(true, Ordering::Relaxed);
+                let outcome = f(tx);
+                expired_only.store(false, Ordering::Relaxed);
+                outcome
+            },
+            WriteJob::Expired,
+        )
         .await
     }
 
@@ -631,6 +657,8 @@ fn writer_loop(
     hold: Hold,
 ) {
     let mut group: Vec<TxJob> = Vec::new();
+    // Whether every job in `group` is a `WriteJob::Expired`.
+    let mut expired_only = true;
     loop {
         let first = match jobs.recv_timeout(OUTSIDE_CHANGES_EVERY) {
             Ok(job) => job,
@@ -643,9 +671,16 @@ fn writer_loop(
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                WriteJob::Tx(f) => group.push(f),
+                WriteJob::Tx(f) => {
+                    expired_only = false;
+                    group.push(f);
+                }
+                WriteJob::Expired(f) => group.push(f),
                 WriteJob::Raw(f) => {
-                    hold.time(|| run_group(&mut conn, std::mem::take(&mut group), &mut changes));
+                    let full = !std::mem::replace(&mut expired_only, true);
+                    hold.time(|| {
+                        run_group(&mut conn, std::mem::take(&mut group), &mut changes, full)
+                    });
                     hold.time(|| f(&mut conn));
                     changes.settle(&conn);
                     wal.committed(&conn);
@@ -655,7 +690,8 @@ fn writer_loop(
                 next = jobs.try_recv().ok();
             }
         }
-        hold.time(|| run_group(&mut conn, std::mem::take(&mut group), &mut changes));
+        let full = !std::mem::replace(&mut expired_only, true);
+        hold.time(|| run_group(&mut conn, std::mem::take(&mut group), &mut changes, full));
         wal.committed(&conn);
     }
     // All senders are gone: the server is shutting down. Fold the WAL back
@@ -668,10 +704,29 @@ fn writer_loop(
 /// Runs a group of jobs in one transaction and tells each its outcome after
 /// the commit — and after a new [`Store::generation`] is published, so a
 /// caller that reads again once told sees no stale cached row.
-fn run_group(conn: &mut Connection, group: Vec<TxJob>, changes: &mut Changes) {
+///
+/// `full`: the commit waits for its fsync (`synchronous=FULL`); false only
+/// for a group of [`WriteJob::Expired`] jobs alone.
+fn run_group(conn: &mut Connection, group: Vec<TxJob>, changes: &mut Changes, full: bool) {
     if group.is_empty() {
         return;
     }
+    if !full {
+        set_synchronous(conn, "NORMAL");
+    }
+    run_group_tx(conn, group, changes);
+    if !full {
+        set_synchronous(conn, "FULL");
+    }
+}
+
+fn set_synchronous(conn: &Connection, level: &str) {
+    if let Err(e) = conn.pragma_update(None, "synchronous", level) {
+        tracing::error!(error = %e, level, "could not set the writer's synchronous level");
+    }
+}
+
+fn run_group_tx(conn: &mut Connection, group: Vec<TxJob>, changes: &mut Changes) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -1040,6 +1095,39 @@ mod tests {
             keys.iter()
                 .all(|k| k[1..].parse::<usize>().unwrap() % 3 != 0)
         );
+    }
+
+    /// Purge batches alone commit without waiting for an fsync; a group
+    /// holding anything else — even beside a purge batch — with it.
+    #[tokio::test]
+    async fn only_groups_of_expired_deletions_alone_skip_the_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let level = |tx: &Transaction| -> Result<i64, StoreError> {
+            Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+        };
+        assert_eq!(store.write(level).await.unwrap(), 2, "FULL");
+        assert_eq!(store.write_expired(level).await.unwrap(), 1, "NORMAL");
+        assert_eq!(store.write(level).await.unwrap(), 2, "FULL again");
+        // While one job holds the writer, a purge batch and a booking queue
+        // up: they share the next transaction, which is FULL for both.
+        let busy = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(|_| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        Ok::<_, StoreError>(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // The purge batch first, so the group's first job is one.
+        let (expired, other) = tokio::join!(store.write_expired(level), store.write(level));
+        busy.await.unwrap().unwrap();
+        assert_eq!((expired.unwrap(), other.unwrap()), (2, 2));
+        store.close();
     }
 
     /// The longest hold is the longest transaction since the last look,
