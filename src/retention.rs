@@ -447,14 +447,13 @@ fn bookings_batch(conn: &Connection, cutoff: i64, rows: i64) -> rusqlite::Result
     let mut contact_ids: Vec<i64> = batch.iter().filter_map(|(_, c)| *c).collect();
     contact_ids.sort_unstable();
     contact_ids.dedup();
-    let mail: u64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM outbox WHERE booking_id IN (SELECT value FROM json_each(?1))",
-        )?
-        .query_row([&bookings], |r| r.get(0))?;
+    // The outbox rows go by `ON DELETE CASCADE`, which the statement's own
+    // count leaves out and the connection's total includes.
+    let before = conn.total_changes();
     let deleted = conn
         .prepare_cached("DELETE FROM bookings WHERE id IN (SELECT value FROM json_each(?1))")?
         .execute([&bookings])? as u64;
+    let mail = (conn.total_changes() - before).saturating_sub(deleted);
     let contacts = conn
         .prepare_cached(
             "DELETE FROM contacts WHERE id IN (SELECT value FROM json_each(?1))
