@@ -372,17 +372,9 @@ pub fn book_prepared(
         (slot.start - unit.buffer).as_second(),
         (slot.end + unit.buffer).as_second(),
     );
-    let mut free = None;
-    for t in uq::tablets_of_unit(conn, unit.id)? {
-        if t.active && !q::tablet_busy(conn, t.id, from, until)? {
-            free = Some(t);
-            break;
-        }
-    }
-    let Some(tablet) = free else {
+    let Some((tablet_id, tablet_label)) = q::first_free_tablet(conn, unit.id, from, until)? else {
         return Err(slot_full());
     };
-    let (tablet_id, tablet_label) = (tablet.id, tablet.label);
 
     let now_s = now.as_second();
     let contact_id = q::contact_upsert(
