@@ -42,6 +42,34 @@ pub struct Event<'a> {
 
 /// A complete `VCALENDAR` with one `VEVENT`.
 pub fn ics(event: &Event<'_>, method: Method) -> String {
+    ics_without_uid(event, method).with_uid(event.uid)
+}
+
+/// A calendar file whose `UID` line is written last. A booking's `UID`
+/// names its id, which exists only once its row is inserted; everything
+/// else is known before. Composing the rest ahead keeps that work out of
+/// the one write transaction all bookings share.
+#[derive(Debug, Clone)]
+pub struct WithoutUid {
+    /// The folded lines before the `UID` line, and those after it.
+    head: String,
+    tail: String,
+}
+
+impl WithoutUid {
+    /// The complete file, with `uid` in its place. Each content line is
+    /// folded on its own, so the result is exactly what [`ics`] writes.
+    pub fn with_uid(&self, uid: &str) -> String {
+        let mut out = String::with_capacity(self.head.len() + self.tail.len() + uid.len() + 8);
+        out.push_str(&self.head);
+        fold(&format!("UID:{}", escape(uid)), &mut out);
+        out.push_str(&self.tail);
+        out
+    }
+}
+
+/// [`ics`] but the `UID` line (`event.uid` is not read).
+pub fn ics_without_uid(event: &Event<'_>, method: Method) -> WithoutUid {
     let local = |t: Timestamp| {
         t.to_zoned(event.zone.clone())
             .strftime("%Y%m%dT%H%M%S")
@@ -62,7 +90,7 @@ pub fn ics(event: &Event<'_>, method: Method) -> String {
         "STANDARD"
     };
     let abbreviation = info.abbreviation().to_string();
-    let mut lines = vec![
+    let lines = vec![
         "BEGIN:VCALENDAR".to_string(),
         "VERSION:2.0".into(),
         "PRODID:-//bedside//video visits//EN".into(),
@@ -85,7 +113,12 @@ pub fn ics(event: &Event<'_>, method: Method) -> String {
         format!("END:{observance}"),
         "END:VTIMEZONE".into(),
         "BEGIN:VEVENT".into(),
-        format!("UID:{}", escape(event.uid)),
+    ];
+    let mut head = String::new();
+    for line in lines {
+        fold(&line, &mut head);
+    }
+    let mut lines = vec![
         format!("SEQUENCE:{}", event.sequence),
         format!("DTSTAMP:{}", event.stamp.strftime("%Y%m%dT%H%M%SZ")),
         format!("DTSTART;TZID={}:{}", event.zone_name, local(event.start)),
@@ -110,11 +143,11 @@ pub fn ics(event: &Event<'_>, method: Method) -> String {
     ));
     lines.push("END:VEVENT".into());
     lines.push("END:VCALENDAR".into());
-    let mut out = String::new();
+    let mut tail = String::new();
     for line in lines {
-        fold(&line, &mut out);
+        fold(&line, &mut tail);
     }
-    out
+    WithoutUid { head, tail }
 }
 
 /// RFC 5545 §3.3.11: backslash, semicolon, comma and newline are escaped.
@@ -187,6 +220,27 @@ mod tests {
         }
         let unfolded = text.replace("\r\n ", "");
         assert!(unfolded.contains(&format!("{}\\nÄÖÜ", "x".repeat(80))));
+    }
+
+    /// The `UID` goes in last, where [`ics`] always put it, folded like any
+    /// other line however long the host.
+    #[test]
+    fn the_uid_written_last_lands_in_its_place() {
+        let zone = TimeZone::get("Europe/Amsterdam").unwrap();
+        let e = event(&zone, "x");
+        let text = ics(&e, Method::Request);
+        assert!(
+            text.contains("BEGIN:VEVENT\r\nUID:booking-7@visits.example.org\r\nSEQUENCE:0\r\n")
+        );
+        let uid = format!("booking-123456@{}.example.org", "h".repeat(80));
+        let later = ics_without_uid(&e, Method::Request).with_uid(&uid);
+        assert_eq!(later, ics(&Event { uid: &uid, ..e }, Method::Request));
+        assert!(later.split("\r\n").all(|line| line.len() <= 75));
+        assert!(
+            later
+                .replace("\r\n ", "")
+                .contains(&format!("\r\nUID:{uid}\r\nSEQUENCE:0\r\n"))
+        );
     }
 
     #[test]

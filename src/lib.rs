@@ -65,7 +65,15 @@ pub struct State {
     pub visits: domain::booking::VisitCache,
     /// API keys recently found valid (by hash).
     pub api_keys: store::cache::ReadCache<()>,
+    /// Active patients (by id) with their unit, as the booking API read
+    /// them to compose a booking's mail before its transaction (which reads
+    /// the patient again).
+    pub patients: store::cache::ReadCache<Arc<(store::patients::PatientRow, domain::unit::Unit)>>,
 }
+
+/// Most patients [`State::patients`] keeps: more than a big hospital's
+/// beds; a full cache starts over.
+const PATIENT_CACHE_ENTRIES: usize = 4096;
 
 /// Why bedside could not start.
 #[derive(Debug, thiserror::Error)]
@@ -96,10 +104,11 @@ pub enum StartError {
 /// migrated database. Blocking.
 pub fn prepare(config: &Config) -> Result<(Store, Minter, Vec<u8>, mail::Mailer), StartError> {
     create_data_dir(config)?;
-    let mailer = mail::Mailer::new(config).map_err(StartError::Mail)?;
+    let mut mailer = mail::Mailer::new(config).map_err(StartError::Mail)?;
     let minter = Minter::load(&config.jitsi, true)?;
     let form_key = keys::load_form_key(&config.server.data_dir)?;
     let store = Store::open(&config.db_path())?;
+    mailer.seal_with(store.data_key().clone());
     Ok((store, minter, form_key, mailer))
 }
 
@@ -181,6 +190,7 @@ pub async fn run_with_clock(
     let state = Arc::new(State {
         visits: domain::booking::VisitCache::new(),
         api_keys: store::cache::ReadCache::new(64),
+        patients: store::cache::ReadCache::new(PATIENT_CACHE_ENTRIES),
         security_headers: http::response::SecurityHeaders::new(&config),
         mailer: Arc::new(mailer),
         privacy_version: privacy::privacy_version(&config),

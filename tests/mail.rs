@@ -22,7 +22,7 @@ use common::mailbox::{
     settle, start_with_relay,
 };
 use common::smtp::{Received, SmtpServer};
-use common::{TestServer, at, open_db, seed_unit, seed_ward};
+use common::{TestServer, at, open_db, request, seed_unit, seed_ward};
 use ical::parser::ical::component::IcalCalendar;
 use ical::property::Property;
 
@@ -265,6 +265,106 @@ async fn a_booking_mails_one_confirmation_with_an_invitation_and_a_cancel_withdr
     let anna: Vec<&Mail> = all.iter().filter(|m| m.to == [ANNA]).collect();
     assert_eq!(anna.len(), 2, "confirmation and cancellation only");
     assert_eq!(row(dir.path(), id, "reminder").status, "stale");
+    server.stop().await;
+}
+
+/// A hospital system books through the API: the family gets the same
+/// confirmation as from the booking page (the visit link the API answered
+/// with, an invitation named after the booking's id), the queued reminder
+/// is sealed in the database, and the API's cancellation withdraws the
+/// same calendar event.
+#[tokio::test]
+async fn a_booking_through_the_api_mails_the_family_and_its_cancel_withdraws_the_same_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let key = bedside::domain::apikey::create(
+        &bedside::store::open_for_command(&dir.path().join("bedside.db")).unwrap(),
+        "hospital system",
+        at(MONDAY_MORNING).as_second(),
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let relay = SmtpServer::start();
+    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
+    let server = start_with_relay(dir.path(), clock, relay.port()).await;
+    let authorization = format!("Bearer {key}");
+    let api = |path: String, body: String| {
+        let authorization = authorization.clone();
+        let addr = server.addr;
+        async move {
+            request(
+                addr,
+                http::Method::POST,
+                &path,
+                &[
+                    ("authorization", authorization.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                bytes::Bytes::from(body),
+            )
+            .await
+        }
+    };
+
+    let (status, _, reply) = api(
+        "/api/v1/bookings".into(),
+        format!(
+            r#"{{"patient_id": {}, "start": "{FIRST_SLOT}", "name": "Anna", "email": "{ANNA}",
+                "language": "en", "consent": true}}"#,
+            ward.patient_id
+        ),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::CREATED, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let id = reply["id"].as_i64().unwrap();
+    let link = reply["visit_url"].as_str().unwrap().to_string();
+    let received = relay.wait_for(1, PATIENCE).await;
+    let mail = read_mail(&received[0].data);
+    assert_eq!(mail.to, [ANNA]);
+    assert!(
+        mail.subject.contains("Bed 12") && mail.subject.contains("14:00"),
+        "{}",
+        mail.subject
+    );
+    assert!(mail.text.contains(&link), "{}", mail.text);
+    assert!(unescape_html(&mail.html).contains(&link), "{}", mail.html);
+    let (_, method, ics) = mail.calendar.expect("an .ics attachment");
+    assert_eq!(method.as_deref(), Some("REQUEST"));
+    let uid = format!("booking-{id}@127.0.0.1");
+    assert_eq!(value(&calendar(&ics).events[0].properties, "UID"), uid);
+
+    // What waits in the outbox holds neither the address nor the link.
+    let code = link.rsplit('/').next().unwrap().to_string();
+    let stored: Vec<String> = open_db(dir.path())
+        .query_row(
+            "SELECT recipient, subject, body_text, body_html FROM outbox WHERE kind = 'reminder'",
+            [],
+            |r| Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+        )
+        .unwrap();
+    for value in &stored {
+        assert!(value.starts_with("sealed1:"), "{value}");
+        assert!(!value.contains("anna") && !value.contains(&code), "{value}");
+    }
+
+    settle(dir.path()).await;
+    let (status, _, reply) = api(format!("/api/v1/bookings/{id}/cancel"), String::new()).await;
+    assert_eq!(status, http::StatusCode::OK, "{reply}");
+    let received = relay.wait_for(2, PATIENCE).await;
+    let all = mails(&received);
+    let cancellations = of_kind(dir.path(), &all, "cancellation");
+    assert_eq!(cancellations.len(), 1);
+    let (_, method, ics) = cancellations[0]
+        .calendar
+        .clone()
+        .expect("an .ics attachment");
+    assert_eq!(method.as_deref(), Some("CANCEL"));
+    assert_eq!(
+        value(&calendar(&ics).events[0].properties, "UID"),
+        uid,
+        "the same event"
+    );
     server.stop().await;
 }
 

@@ -8,7 +8,7 @@ use ring::rand::SecureRandom;
 use rusqlite::Connection;
 
 use super::codes::Code;
-use super::notify::{CancelReason, Notifier};
+use super::notify::{BookedNotice, CancelReason, NewVisit, Notifier};
 use super::slots::{self, Busy, Slot};
 use super::unit::{self, Unit};
 use super::{DomainError, short_text};
@@ -186,10 +186,9 @@ fn check_request(req: &BookingRequest) -> Result<(String, String, Lang), DomainE
     Ok((name, email, lang))
 }
 
-/// Books `req.slot_start` for `patient` on `unit`. Run it inside one
-/// `BEGIN IMMEDIATE` transaction: capacity is re-checked there and a free
-/// tablet assigned, so two families can never get the same tablet; the
-/// unique index on (tablet, start) is the last guard.
+/// Books `req.slot_start` for `patient` on `unit`, composing the family's
+/// mail inside the transaction: [`prepare`] and [`book_prepared`] in one
+/// go, for callers outside the server (tests, seeding tools).
 pub fn book(
     conn: &Connection,
     patient: &PatientRow,
@@ -199,7 +198,118 @@ pub fn book(
     rng: &dyn SecureRandom,
     notify: Option<&dyn Notifier>,
 ) -> Result<Booked, DomainError> {
-    let slot = Timestamp::from_second(req.slot_start)
+    let prepared = prepare(patient, unit, req, now, rng, None)?;
+    book_prepared(conn, patient, unit, prepared, now, notify)
+}
+
+/// A booking checked, given its codes and its family's mail composed
+/// before its write transaction; what is left is the part that must be
+/// inside it ([`book_prepared`]). The server prepares on the request's own
+/// task, so this work does not queue every other booking behind it on the
+/// one writer thread.
+pub struct Prepared {
+    req: BookingRequest,
+    name: String,
+    email: String,
+    lang: Lang,
+    room: RoomName,
+    visit: Code,
+    /// The mail, and what it was composed from: it is used only if the
+    /// transaction finds the same patient label, ward and slot.
+    notice: Option<(Basis, Box<dyn BookedNotice>)>,
+}
+
+/// What a family's mail says about a visit besides the family's own entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Basis {
+    patient_id: i64,
+    patient_label: String,
+    unit_id: i64,
+    unit_name: String,
+    time_zone: String,
+    slot: (i64, i64),
+}
+
+impl Basis {
+    fn of(patient: &PatientRow, unit: &Unit, slot: Slot) -> Basis {
+        Basis {
+            patient_id: patient.id,
+            patient_label: patient.label.clone(),
+            unit_id: unit.id,
+            unit_name: unit.name.clone(),
+            time_zone: unit.time_zone_name.clone(),
+            slot: (slot.start.as_second(), slot.end.as_second()),
+        }
+    }
+}
+
+/// Checks `req` for `patient` on `unit` as they were read before the
+/// transaction, makes the visit's room and code, and has `notify` compose
+/// the family's mail. Nothing is written.
+pub fn prepare(
+    patient: &PatientRow,
+    unit: &Unit,
+    req: &BookingRequest,
+    now: Timestamp,
+    rng: &dyn SecureRandom,
+    notify: Option<&dyn Notifier>,
+) -> Result<Prepared, DomainError> {
+    let slot = slot_of(unit, req, now)?;
+    let (name, email, lang) = check_request(req)?;
+    let room =
+        RoomName::generate(rng).map_err(|_| DomainError::Conflict("no randomness".into()))?;
+    let visit = Code::generate_for_visit(rng, slot.start.as_second()).ok_or_else(|| {
+        DomainError::invalid(
+            "slot",
+            "that time cannot be booked; choose one of the times shown",
+        )
+    })?;
+    let notice = match notify {
+        Some(n) => Some((
+            Basis::of(patient, unit, slot),
+            compose(n, patient, unit, slot, &email, lang, &visit, now)?,
+        )),
+        None => None,
+    };
+    Ok(Prepared {
+        req: req.clone(),
+        name,
+        email,
+        lang,
+        room,
+        visit,
+        notice,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compose(
+    notify: &dyn Notifier,
+    patient: &PatientRow,
+    unit: &Unit,
+    slot: Slot,
+    email: &str,
+    lang: Lang,
+    visit: &Code,
+    now: Timestamp,
+) -> Result<Box<dyn BookedNotice>, DomainError> {
+    notify.compose_booked(
+        &NewVisit {
+            patient_label: &patient.label,
+            unit,
+            start: slot.start,
+            end: slot.end,
+            email,
+            lang,
+            visit,
+        },
+        now.as_second(),
+    )
+}
+
+/// The slot `req` asks for, if `unit` offers it at `now`.
+fn slot_of(unit: &Unit, req: &BookingRequest, now: Timestamp) -> Result<Slot, DomainError> {
+    Timestamp::from_second(req.slot_start)
         .ok()
         .and_then(|start| slots::slot_at(unit, now, start))
         .ok_or_else(|| {
@@ -207,8 +317,46 @@ pub fn book(
                 "slot",
                 "that time cannot be booked (it has passed, is outside visiting hours or too far ahead); choose one of the times shown",
             )
-        })?;
-    let (name, email, lang) = check_request(req)?;
+        })
+}
+
+/// Books a [`prepare`]d visit for `patient` on `unit` as this transaction
+/// reads them. Run it inside one `BEGIN IMMEDIATE` transaction: capacity is
+/// re-checked there and a free tablet assigned, so two families can never
+/// get the same tablet; the unique index on (tablet, start) is the last
+/// guard. Mail composed from another label, ward or slot than the
+/// transaction's (changed since it was read) is composed again here, with
+/// `notify`.
+pub fn book_prepared(
+    conn: &Connection,
+    patient: &PatientRow,
+    unit: &Unit,
+    prepared: Prepared,
+    now: Timestamp,
+    notify: Option<&dyn Notifier>,
+) -> Result<Booked, DomainError> {
+    let Prepared {
+        req,
+        name,
+        email,
+        lang,
+        room,
+        visit,
+        notice,
+    } = prepared;
+    let req = &req;
+    let slot = slot_of(unit, req, now)?;
+    // The code carries the visit's start, which finds it (`codes`).
+    if visit.visit_start() != Some(slot.start.as_second()) {
+        return Err(DomainError::Conflict(
+            "the ward's visiting times changed meanwhile; please choose a time again".into(),
+        ));
+    }
+    let notice = match (notice, notify) {
+        (Some((basis, notice)), _) if basis == Basis::of(patient, unit, slot) => Some(notice),
+        (_, Some(n)) => Some(compose(n, patient, unit, slot, &email, lang, &visit, now)?),
+        (_, None) => None,
+    };
 
     let day = slots::local(unit, slot.start)
         .start_of_day()
@@ -235,17 +383,9 @@ pub fn book(
         (slot.start - unit.buffer).as_second(),
         (slot.end + unit.buffer).as_second(),
     );
-    let mut free = None;
-    for t in uq::tablets_of_unit(conn, unit.id)? {
-        if t.active && !q::tablet_busy(conn, t.id, from, until)? {
-            free = Some(t);
-            break;
-        }
-    }
-    let Some(tablet) = free else {
+    let Some((tablet_id, tablet_label)) = q::first_free_tablet(conn, unit.id, from, until)? else {
         return Err(slot_full());
     };
-    let (tablet_id, tablet_label) = (tablet.id, tablet.label);
 
     let now_s = now.as_second();
     let contact_id = q::contact_insert(
@@ -256,14 +396,6 @@ pub fn book(
         &req.privacy_version,
         now_s,
     )?;
-    let room =
-        RoomName::generate(rng).map_err(|_| DomainError::Conflict("no randomness".into()))?;
-    let visit = Code::generate_for_visit(rng, slot.start.as_second()).ok_or_else(|| {
-        DomainError::invalid(
-            "slot",
-            "that time cannot be booked; choose one of the times shown",
-        )
-    })?;
     let local_day = slots::local(unit, slot.start).date().to_string();
     let id = q::booking_insert(
         conn,
@@ -287,8 +419,8 @@ pub fn book(
         }
         e => e.into(),
     })?;
-    if let Some(n) = notify {
-        n.visit_booked(conn, id, &visit, now_s)?;
+    if let Some(notice) = notice {
+        notice.queue(conn, id)?;
     }
     Ok(Booked {
         id,
@@ -670,6 +802,123 @@ pub fn by_id_shown(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records what it was asked to compose, and what got queued.
+    #[derive(Default)]
+    struct Recorder {
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    struct Notice {
+        label: String,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Notifier for Recorder {
+        fn compose_booked(
+            &self,
+            visit: &NewVisit<'_>,
+            _now: i64,
+        ) -> Result<Box<dyn BookedNotice>, DomainError> {
+            let label = format!("{} on {}", visit.patient_label, visit.unit.name);
+            self.log.lock().unwrap().push(format!("composed {label}"));
+            Ok(Box::new(Notice {
+                label,
+                log: self.log.clone(),
+            }))
+        }
+
+        fn visit_cancelled(
+            &self,
+            _: &Connection,
+            _: i64,
+            _: CancelReason,
+            _: i64,
+        ) -> Result<(), DomainError> {
+            Ok(())
+        }
+    }
+
+    impl BookedNotice for Notice {
+        fn queue(self: Box<Self>, _: &Connection, id: i64) -> Result<(), DomainError> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("queued {} for {id}", self.label));
+            Ok(())
+        }
+    }
+
+    /// Mail composed before the transaction is queued as it is when the
+    /// transaction reads the same patient and ward; composed again when
+    /// they changed in between (a relabelled patient, a renamed ward), so
+    /// a family is never told what the booking does not say.
+    #[test]
+    fn mail_composed_ahead_is_used_only_for_the_patient_and_ward_it_was_composed_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO units VALUES
+                 (1, 'Ward 3', 'UTC', 'mon-sun 00:00-23:59', 30, 0, 7, 20, 10, 5, 'name', 0);
+             INSERT INTO tablets (id, unit_id, label, created_at) VALUES (1, 1, 'T1', 0), (2, 1, 'T2', 0);
+             INSERT INTO patients (id, unit_id, label, status, invite_hash, created_at)
+                 VALUES (1, 1, 'Bed 1', 'active', x'01', 0);",
+        )
+        .unwrap();
+        let (patient, ward) = super::super::patient::active_by_id(&conn, 1).unwrap();
+        let now: Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
+        let req = |hour: i64| BookingRequest {
+            slot_start: now.as_second() + hour * 3600,
+            name: "Anna".into(),
+            email: "anna@example.org".into(),
+            language: "en".into(),
+            consent: true,
+            privacy_version: "v1".into(),
+        };
+        let rng = ring::rand::SystemRandom::new();
+        let notify = Recorder::default();
+        let log = || std::mem::take(&mut *notify.log.lock().unwrap());
+
+        let prepared = prepare(&patient, &ward, &req(1), now, &rng, Some(&notify)).unwrap();
+        let booked = book_prepared(&conn, &patient, &ward, prepared, now, Some(&notify)).unwrap();
+        assert_eq!(
+            log(),
+            [
+                "composed Bed 1 on Ward 3".to_string(),
+                format!("queued Bed 1 on Ward 3 for {}", booked.id)
+            ]
+        );
+
+        let prepared = prepare(&patient, &ward, &req(2), now, &rng, Some(&notify)).unwrap();
+        let relabelled = PatientRow {
+            label: "Bed 1 window".into(),
+            ..patient.clone()
+        };
+        let renamed = Unit {
+            name: "Ward 3 east".into(),
+            ..ward.clone()
+        };
+        let booked =
+            book_prepared(&conn, &relabelled, &renamed, prepared, now, Some(&notify)).unwrap();
+        assert_eq!(
+            log(),
+            [
+                "composed Bed 1 on Ward 3".to_string(),
+                "composed Bed 1 window on Ward 3 east".to_string(),
+                format!("queued Bed 1 window on Ward 3 east for {}", booked.id)
+            ]
+        );
+
+        // Without a notifier at preparation, the transaction composes.
+        let booked = book(&conn, &patient, &ward, &req(3), now, &rng, Some(&notify)).unwrap();
+        assert_eq!(
+            log(),
+            [
+                "composed Bed 1 on Ward 3".to_string(),
+                format!("queued Bed 1 on Ward 3 for {}", booked.id)
+            ]
+        );
+    }
 
     #[test]
     fn a_visit_join_is_logged_once_per_quiet_period() {

@@ -10,6 +10,8 @@ pub mod outbox;
 pub mod sender;
 pub mod transport;
 
+use std::sync::Arc;
+
 use jiff::{SignedDuration, Timestamp};
 use minijinja::context;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -18,11 +20,11 @@ use rusqlite::Connection;
 use self::compose::{Composed, Templates};
 use self::outbox::NewMail;
 use self::transport::Transport;
-use crate::calendar::{self, Method};
+use crate::calendar::{self, Method, WithoutUid};
 use crate::config::Config;
+use crate::crypto::{self, DataKey};
 use crate::domain::booking::Visit;
-use crate::domain::codes::Code;
-use crate::domain::notify::{CancelReason, Notifier};
+use crate::domain::notify::{BookedNotice, CancelReason, NewVisit, Notifier};
 use crate::domain::unit::Unit;
 use crate::domain::{DomainError, booking, unit};
 use crate::i18n::{Lang, fill};
@@ -40,10 +42,14 @@ pub struct Mailer {
     hospital_name: String,
     contact_line: String,
     reminder_before: SignedDuration,
+    /// Seals the content of a booking's mail as it is composed, before the
+    /// transaction; without it ([`Mailer::seal_with`] not called) the
+    /// outbox seals it in the transaction with the connection's key.
+    data_key: Option<DataKey>,
     /// Woken whenever a mail is queued. All writes go through one writer
     /// thread, so the sender's next claim runs after the queuing
     /// transaction has committed.
-    pub wakeup: tokio::sync::Notify,
+    pub wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -87,13 +93,20 @@ impl Mailer {
             contact_line: config.mail.contact_line.clone(),
             reminder_before: SignedDuration::try_from(config.mail.reminder_before)
                 .unwrap_or_default(),
-            wakeup: tokio::sync::Notify::new(),
+            data_key: None,
+            wakeup: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Seals a booking's mail with `key` (the database's data key) as soon
+    /// as it is composed, off the writer thread.
+    pub fn seal_with(&mut self, key: DataKey) {
+        self.data_key = Some(key);
     }
 
     /// The calendar `UID` of a booking: the same in every file about it.
     pub fn calendar_uid(&self, booking_id: i64) -> String {
-        format!("booking-{booking_id}@{}", self.host)
+        calendar_uid(&self.host, booking_id)
     }
 
     /// A visit as a calendar file. A cancellation carries no link (the
@@ -105,28 +118,49 @@ impl Mailer {
         method: Method,
         now: Timestamp,
     ) -> String {
-        let t = lang_of(visit).text();
-        let summary = fill(t.ics_summary_fmt, &[&visit.booking.patient_label]);
+        let occasion = Occasion {
+            patient_label: &visit.booking.patient_label,
+            unit: &visit.unit,
+            start: visit.start(),
+            end: visit.end(),
+            lang: lang_of(visit),
+            email: visit.contact.as_ref().map(|c| c.email.as_str()),
+        };
+        self.calendar_without_uid(&occasion, visit_url, method, now)
+            .with_uid(&self.calendar_uid(visit.booking.id))
+    }
+
+    /// [`Mailer::calendar`] but the `UID`, for a visit that has no id yet.
+    fn calendar_without_uid(
+        &self,
+        o: &Occasion<'_>,
+        visit_url: &str,
+        method: Method,
+        now: Timestamp,
+    ) -> WithoutUid {
+        let t = o.lang.text();
+        let summary = fill(t.ics_summary_fmt, &[o.patient_label]);
         let description = match method {
             Method::Cancel => summary.clone(),
             _ => fill(t.ics_description_fmt, &[visit_url]),
         };
-        calendar::ics(
+        calendar::ics_without_uid(
             &calendar::Event {
-                uid: &self.calendar_uid(visit.booking.id),
+                // Written by `WithoutUid::with_uid`.
+                uid: "",
                 sequence: if method == Method::Cancel { 1 } else { 0 },
                 stamp: now,
-                start: visit.start(),
-                end: visit.end(),
-                zone_name: &visit.unit.time_zone_name,
-                zone: &visit.unit.time_zone,
+                start: o.start,
+                end: o.end,
+                zone_name: &o.unit.time_zone_name,
+                zone: &o.unit.time_zone,
                 summary: &summary,
                 description: &description,
                 url: visit_url,
                 organizer: (method != Method::Publish).then_some(self.from_address.as_str()),
                 attendee: match method {
                     Method::Publish => None,
-                    _ => visit.contact.as_ref().map(|c| c.email.as_str()),
+                    _ => o.email,
                 },
             },
             method,
@@ -244,6 +278,52 @@ impl Mailer {
         Ok(())
     }
 
+    /// Composes a booking's mail for the outbox, sealed when the mailer
+    /// has the data key; its calendar file waits for the booking's id.
+    fn ready(
+        &self,
+        w: &Words,
+        recipient: &str,
+        ics: Option<(WithoutUid, &'static str)>,
+        due_at: i64,
+        stale_at: i64,
+    ) -> Result<ReadyMail, DomainError> {
+        let composed = self.compose(w)?;
+        let message_id = self.message_id(w.kind);
+        let (recipient, subject, text, html) = match &self.data_key {
+            Some(key) => {
+                let seal = |column: &str, plain: &str| {
+                    key.seal_text(&crypto::context(column, &message_id), plain)
+                        .map_err(|e| DomainError::Store(e.into()))
+                };
+                (
+                    seal("outbox.recipient", recipient)?,
+                    seal("outbox.subject", &composed.subject)?,
+                    seal("outbox.body_text", &composed.text)?,
+                    seal("outbox.body_html", &composed.html)?,
+                )
+            }
+            None => (
+                recipient.to_string(),
+                composed.subject,
+                composed.text,
+                composed.html,
+            ),
+        };
+        Ok(ReadyMail {
+            kind: w.kind,
+            sealed: self.data_key.is_some(),
+            message_id,
+            recipient,
+            subject,
+            text,
+            html,
+            ics,
+            due_at,
+            stale_at,
+        })
+    }
+
     /// Queues an instant meeting's guest link for `address`.
     pub fn guest_invite(
         &self,
@@ -279,6 +359,82 @@ impl Mailer {
     }
 }
 
+/// The calendar `UID` of booking `booking_id` on `host`. Bookings made by
+/// every version of bedside have had this one, so a cancellation finds
+/// the event its invitation added.
+fn calendar_uid(host: &str, booking_id: i64) -> String {
+    format!("booking-{booking_id}@{host}")
+}
+
+/// What a calendar file says about a visit.
+struct Occasion<'a> {
+    patient_label: &'a str,
+    unit: &'a Unit,
+    start: Timestamp,
+    end: Timestamp,
+    lang: Lang,
+    /// The family's address (the invitation's attendee).
+    email: Option<&'a str>,
+}
+
+/// A mail composed before its booking's transaction.
+struct ReadyMail {
+    kind: &'static str,
+    message_id: String,
+    /// Whether the next four are sealed already (else the outbox seals them).
+    sealed: bool,
+    recipient: String,
+    subject: String,
+    text: String,
+    html: String,
+    ics: Option<(WithoutUid, &'static str)>,
+    due_at: i64,
+    stale_at: i64,
+}
+
+/// A booking's confirmation and reminder, waiting for its id.
+struct BookedMail {
+    mails: Vec<ReadyMail>,
+    host: String,
+    now: i64,
+    wakeup: Arc<tokio::sync::Notify>,
+}
+
+impl BookedNotice for BookedMail {
+    /// Only the calendar file's `UID` line is written here (and the file
+    /// sealed with it, by the outbox): the rest was composed and sealed
+    /// before the transaction.
+    fn queue(self: Box<Self>, conn: &Connection, booking_id: i64) -> Result<(), DomainError> {
+        let uid = calendar_uid(&self.host, booking_id);
+        for mail in &self.mails {
+            let ics = mail
+                .ics
+                .as_ref()
+                .map(|(file, method)| (file.with_uid(&uid), *method));
+            let row = NewMail {
+                kind: mail.kind,
+                booking_id: Some(booking_id),
+                meeting_id: None,
+                message_id: &mail.message_id,
+                recipient: &mail.recipient,
+                subject: &mail.subject,
+                text: &mail.text,
+                html: &mail.html,
+                ics: ics.as_ref().map(|(file, method)| (file.as_str(), *method)),
+                due_at: mail.due_at,
+                stale_at: mail.stale_at,
+            };
+            if mail.sealed {
+                outbox::enqueue_sealed(conn, &row, self.now)?;
+            } else {
+                outbox::enqueue(conn, &row, self.now)?;
+            }
+        }
+        self.wakeup.notify_one();
+        Ok(())
+    }
+}
+
 fn lang_of(visit: &Visit) -> Lang {
     visit
         .contact
@@ -301,26 +457,29 @@ fn clock(unit: &Unit, t: Timestamp) -> String {
 
 impl Notifier for Mailer {
     /// The confirmation (with a calendar invitation) now, and the reminder
-    /// at `mail.reminder_before` before the start — both written now,
-    /// because the visit link's code exists only in this moment.
-    fn visit_booked(
+    /// at `mail.reminder_before` before the start — both written in the
+    /// booking's transaction, because the visit link's code exists only in
+    /// this moment.
+    fn compose_booked(
         &self,
-        conn: &Connection,
-        booking_id: i64,
-        code: &Code,
+        v: &NewVisit<'_>,
         now: i64,
-    ) -> Result<(), DomainError> {
-        let visit = visit_of(conn, booking_id)?;
-        let Some(contact) = visit.contact.clone() else {
-            return Ok(());
-        };
-        let lang = lang_of(&visit);
+    ) -> Result<Box<dyn BookedNotice>, DomainError> {
+        let lang = v.lang;
         let m = lang.mail();
-        let label = &visit.booking.patient_label;
-        let at = when(lang, &visit.unit, visit.start());
-        let link = format!("{}/v/{}", self.public_url, code.expose());
-        let ics = self.calendar(
-            &visit,
+        let label = v.patient_label;
+        let at = when(lang, v.unit, v.start);
+        let link = format!("{}/v/{}", self.public_url, v.visit.expose());
+        let occasion = Occasion {
+            patient_label: label,
+            unit: v.unit,
+            start: v.start,
+            end: v.end,
+            lang,
+            email: Some(v.email),
+        };
+        let ics = self.calendar_without_uid(
+            &occasion,
             &link,
             Method::Request,
             Timestamp::from_second(now).unwrap_or_default(),
@@ -331,56 +490,35 @@ impl Notifier for Mailer {
             subject: fill(m.confirmation_subject_fmt, &[label, &at]),
             paragraphs: vec![fill(
                 m.confirmation_intro_fmt,
-                &[label, &visit.unit.name, &at, &visit.unit.time_zone_name],
+                &[label, &v.unit.name, &at, &v.unit.time_zone_name],
             )],
             link: Some(link.clone()),
             after: vec![m.cancel_how.to_string(), m.calendar_note.to_string()],
         };
-        let end = visit.booking.ends_at;
-        self.enqueue(
-            conn,
-            &confirmation,
-            &contact.email,
-            Some(booking_id),
-            None,
-            Some((&ics, "REQUEST")),
-            now,
-            end,
-            now,
-        )?;
-        let remind_at = (visit.start() - self.reminder_before).as_second();
+        let end = v.end.as_second();
+        let mut mails =
+            vec![self.ready(&confirmation, v.email, Some((ics, "REQUEST")), now, end)?];
+        let remind_at = (v.start - self.reminder_before).as_second();
         if remind_at > now {
             let reminder = Words {
                 kind: "reminder",
                 lang,
-                subject: fill(
-                    m.reminder_subject_fmt,
-                    &[label, &clock(&visit.unit, visit.start())],
-                ),
+                subject: fill(m.reminder_subject_fmt, &[label, &clock(v.unit, v.start)]),
                 paragraphs: vec![fill(
                     m.reminder_intro_fmt,
-                    &[
-                        label,
-                        &clock(&visit.unit, visit.start()),
-                        &visit.unit.time_zone_name,
-                    ],
+                    &[label, &clock(v.unit, v.start), &v.unit.time_zone_name],
                 )],
                 link: Some(link),
                 after: vec![m.cancel_how.to_string()],
             };
-            self.enqueue(
-                conn,
-                &reminder,
-                &contact.email,
-                Some(booking_id),
-                None,
-                None,
-                remind_at,
-                end,
-                now,
-            )?;
+            mails.push(self.ready(&reminder, v.email, None, remind_at, end)?);
         }
-        Ok(())
+        Ok(Box::new(BookedMail {
+            mails,
+            host: self.host.clone(),
+            now,
+            wakeup: self.wakeup.clone(),
+        }))
     }
 
     /// The cancellation, saying kindly who cancelled, with the calendar

@@ -60,6 +60,36 @@ pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result
     Ok(conn.last_insert_rowid())
 }
 
+/// [`enqueue`] for a mail whose recipient, subject and bodies were sealed
+/// before the transaction ([`crate::crypto::DataKey::seal_text`], under the
+/// contexts [`enqueue`] uses), so the writer does not spend its time on
+/// them. The calendar file is sealed here: a booking's names the booking's
+/// id, which exists only in the transaction.
+pub fn enqueue_sealed(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
+    conn.execute_cached(
+        "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, subject,
+             body_text, body_html, ics, ics_method, status, due_at, stale_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, bedside_seal_text('outbox.ics', ?4, ?9), ?10,
+             'pending', ?11, ?12, ?13)",
+        params![
+            m.kind,
+            m.booking_id,
+            m.meeting_id,
+            m.message_id,
+            m.recipient,
+            m.subject,
+            m.text,
+            m.html,
+            m.ics.map(|(text, _)| text),
+            m.ics.map(|(_, method)| method),
+            m.due_at,
+            m.stale_at,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
 /// Re-seals the content of every mail still held under `new` (key
 /// rotation); the connection's registered key opens the current content.
 /// Returns how many rows.
@@ -144,30 +174,27 @@ pub struct Claimed {
     pub created_at: i64,
 }
 
-/// Claims up to `limit` due rows for `LEASE_SECS`, and marks rows whose
-/// visit is over as stale instead (never sent). Returns the claimed rows
-/// and how many went stale.
+/// Takes the first `limit` due rows: claims each for `LEASE_SECS`, or, if
+/// its visit is over, marks it stale instead (never sent). Only those rows
+/// are looked at, so a claim costs the same however many mails are due or
+/// wait for later days (it runs on the writer at every round of the
+/// sender); [`drop_stale`] clears the others. Returns the claimed rows and
+/// how many went stale: fewer than `limit` claimed does not mean nothing
+/// else is due.
 pub fn claim_due(
     conn: &Connection,
     now: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Claimed>, usize)> {
-    let stale = conn.execute_cached(
-        "UPDATE outbox SET status = 'stale', last_error = 'the visit was over before the mail could go',
-             finished_at = ?1, recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
-         WHERE status = 'pending' AND stale_at <= ?1
-           AND (lease_until IS NULL OR lease_until <= ?1)",
-        [now],
-    )?;
-    let rows: Vec<Claimed> = conn
-        .prepare(
+    let rows: Vec<(Claimed, i64)> = conn
+        .prepare_cached(
             "SELECT id, kind, message_id,
                     bedside_open_text('outbox.recipient', message_id, recipient),
                     bedside_open_text('outbox.subject', message_id, subject),
                     bedside_open_text('outbox.body_text', message_id, body_text),
                     bedside_open_text('outbox.body_html', message_id, body_html),
                     bedside_open_text('outbox.ics', message_id, ics), ics_method,
-                    attempts, created_at
+                    attempts, created_at, stale_at
              FROM outbox
              WHERE status = 'pending' AND due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
              ORDER BY due_at, id LIMIT ?2",
@@ -175,27 +202,60 @@ pub fn claim_due(
         .query_map(params![now, limit], |r| {
             let ics: Option<String> = r.get(7)?;
             let method: Option<String> = r.get(8)?;
-            Ok(Claimed {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                message_id: r.get(2)?,
-                recipient: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                subject: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                text: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                html: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-                ics: ics.zip(method),
-                attempts: r.get(9)?,
-                created_at: r.get(10)?,
-            })
+            Ok((
+                Claimed {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    message_id: r.get(2)?,
+                    recipient: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    subject: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    text: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    html: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    ics: ics.zip(method),
+                    attempts: r.get(9)?,
+                    created_at: r.get(10)?,
+                },
+                r.get(11)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    for row in &rows {
-        conn.execute_cached(
-            "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1 WHERE id = ?1",
-            params![row.id, now + LEASE_SECS],
-        )?;
+    let (mut claimed, mut stale) = (Vec::with_capacity(rows.len()), 0);
+    for (row, stale_at) in rows {
+        if stale_at <= now {
+            conn.execute_cached(
+                "UPDATE outbox SET status = 'stale', last_error = ?3, finished_at = ?2,
+                     recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
+                 WHERE id = ?1",
+                params![row.id, now, STALE_REASON],
+            )?;
+            stale += 1;
+        } else {
+            conn.execute_cached(
+                "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1 WHERE id = ?1",
+                params![row.id, now + LEASE_SECS],
+            )?;
+            claimed.push(row);
+        }
     }
-    Ok((rows, stale))
+    Ok((claimed, stale))
+}
+
+/// What a mail that went stale records.
+const STALE_REASON: &str = "the visit was over before the mail could go";
+
+/// Marks every pending row whose visit is over as stale and clears its
+/// content, those not due yet too (a retry put after the visit's end).
+/// It reads every pending row — each reminder of the days ahead — so the
+/// sender runs it now and then ([`super::sender::STALE_SWEEP_EVERY`]), not
+/// at every claim. Returns how many rows.
+pub fn drop_stale(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute_cached(
+        "UPDATE outbox SET status = 'stale', last_error = ?2, finished_at = ?1,
+             recipient = NULL, subject = NULL, body_text = NULL, body_html = NULL, ics = NULL
+         WHERE status = 'pending' AND stale_at <= ?1
+           AND (lease_until IS NULL OR lease_until <= ?1)",
+        params![now, STALE_REASON],
+    )
 }
 
 /// The relay accepted the mail: keep the record, drop the content.
@@ -287,4 +347,62 @@ pub fn retry_failed(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bo
         params![id, now],
     )?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail<'a>(message_id: &'a str, due_at: i64, stale_at: i64) -> NewMail<'a> {
+        NewMail {
+            kind: "confirmation",
+            booking_id: None,
+            meeting_id: None,
+            message_id,
+            recipient: "anna@example.org",
+            subject: "Your visit",
+            text: "text",
+            html: "<p>html</p>",
+            ics: None,
+            due_at,
+            stale_at,
+        }
+    }
+
+    fn status(conn: &Connection, message_id: &str) -> (String, Option<String>) {
+        conn.query_row(
+            "SELECT status, recipient FROM outbox WHERE message_id = ?1",
+            [message_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    /// A claim drops the due mail of visits that are over and sends the
+    /// rest; a mail not due before its visit ended (a retry put late) is
+    /// left to the sweep, which clears it too.
+    #[test]
+    fn mail_of_past_visits_is_never_claimed_and_the_sweep_clears_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
+        let now = 1_000;
+        enqueue(&conn, &mail("due", 900, 2_000), 0).unwrap();
+        enqueue(&conn, &mail("due-over", 900, 950), 0).unwrap();
+        enqueue(&conn, &mail("later-over", 1_100, 950), 0).unwrap();
+        enqueue(&conn, &mail("later", 1_100, 2_000), 0).unwrap();
+
+        let (claimed, stale) = claim_due(&conn, now, 10).unwrap();
+        assert_eq!(stale, 1);
+        let ids: Vec<&str> = claimed.iter().map(|c| c.message_id.as_str()).collect();
+        assert_eq!(ids, ["due"]);
+        assert_eq!(claimed[0].recipient, "anna@example.org");
+        assert_eq!(status(&conn, "due-over"), ("stale".into(), None));
+        assert_eq!(status(&conn, "later-over").0, "pending");
+
+        assert_eq!(drop_stale(&conn, now).unwrap(), 1);
+        assert_eq!(status(&conn, "later-over"), ("stale".into(), None));
+        assert_eq!(status(&conn, "later").0, "pending");
+        // The claimed mail is leased, not stale: it is being sent.
+        assert_eq!(status(&conn, "due").0, "pending");
+    }
 }

@@ -28,10 +28,28 @@ pub struct Round {
     pub stale: usize,
 }
 
+/// How often the sender clears every mail whose visit is over, not only
+/// the due ones each round looks at ([`outbox::drop_stale`]): a mail held
+/// back past its visit's end (a retry) keeps its content at most this long
+/// after the visit.
+pub const STALE_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// Runs until `shutdown`; a mail being handed over is finished first.
 pub async fn run(state: Arc<State>, shutdown: CancellationToken) {
     let poll = state.config.mail.poll_interval;
+    let mut swept_at: Option<i64> = None;
     loop {
+        let now = state.clock.now().as_second();
+        // The clock may go back (tests, an operator): sweep then too.
+        if swept_at.is_none_or(|at| !(0..STALE_SWEEP_EVERY.as_secs() as i64).contains(&(now - at)))
+        {
+            match sweep_stale(&state, now).await {
+                Ok(()) => swept_at = Some(now),
+                Err(e) => {
+                    tracing::error!(error = %e, "clearing mail of past visits failed; trying again next round")
+                }
+            }
+        }
         if let Err(e) = deliver_due(&state).await {
             tracing::error!(error = %e, "mail round failed; trying again next round");
         }
@@ -41,6 +59,18 @@ pub async fn run(state: Arc<State>, shutdown: CancellationToken) {
             () = tokio::time::sleep(poll) => {}
         }
     }
+}
+
+/// Marks every pending mail whose visit is over as stale.
+async fn sweep_stale(state: &State, now: i64) -> Result<(), StoreError> {
+    let stale = state
+        .store
+        .write(move |tx| Ok::<_, StoreError>(outbox::drop_stale(tx, now)?))
+        .await?;
+    if stale > 0 {
+        tracing::info!(stale, "mail dropped unsent: its visit was already over");
+    }
+    Ok(())
 }
 
 /// One round: send everything due now.
@@ -56,7 +86,7 @@ pub async fn deliver_due(state: &State) -> Result<Round, StoreError> {
         if stale > 0 {
             tracing::info!(stale, "mail dropped unsent: its visit was already over");
         }
-        if claimed.is_empty() {
+        if claimed.is_empty() && stale == 0 {
             return Ok(round);
         }
         for mail in claimed {

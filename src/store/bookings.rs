@@ -145,34 +145,38 @@ pub fn busy_between(
     .collect()
 }
 
-/// Whether `tablet` has a live booking overlapping [from, until): what a
-/// booking asks of each tablet until it finds a free one. Walks the
-/// tablet's bookings backwards from `until` through the covering index
-/// `bookings_tablet_span`, and stops at the first live one that ends by
-/// `from`: a tablet's live bookings never overlap (each was placed, or
-/// moved, only where the tablet was free), so every earlier one ends
-/// earlier still. Typically one or two index entries instead of every
-/// booking of the last few hours.
-pub fn tablet_busy(
+/// The first active tablet of a unit, by id (the order in which
+/// [`crate::domain::slots::free_tablets`] offers them), with no live
+/// booking overlapping [from, until): what a booking takes. For each
+/// tablet it walks the tablet's bookings backwards from `until` through the
+/// covering index `bookings_tablet_span` and stops at the first live one:
+/// a tablet's live bookings never overlap (each was placed, or moved, only
+/// where the tablet was free), so if that one ends by `from`, every
+/// earlier one does too. Typically one or two index entries per tablet, in
+/// one statement rather than one per tablet.
+pub fn first_free_tablet(
     conn: &Connection,
-    tablet: i64,
+    unit_id: i64,
     from: i64,
     until: i64,
-) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT ends_at, status IN ('booked', 'done', 'no-show')
-         FROM bookings INDEXED BY bookings_tablet_span
-         WHERE tablet_id = ?1 AND starts_at < ?2 AND starts_at > ?3 - ?4
-         ORDER BY starts_at DESC",
-    )?;
-    let mut rows = stmt.query(params![tablet, until, from, MAX_VISIT_SECS])?;
-    while let Some(row) = rows.next()? {
-        let (ends_at, live): (i64, bool) = (row.get(0)?, row.get(1)?);
-        if live {
-            return Ok(ends_at > from);
-        }
-    }
-    Ok(false)
+) -> rusqlite::Result<Option<(i64, String)>> {
+    conn.query_row_cached(
+        "SELECT t.id, t.label FROM tablets t
+         -- `+`: the tablets in id order straight from the table (a row per
+         -- device), up to the first free one, instead of every tablet of
+         -- the unit through its (unit, label) index and then a sort.
+         WHERE +t.unit_id = ?1 AND t.active = 1
+           AND coalesce((
+               SELECT b.ends_at > ?2
+               FROM bookings b INDEXED BY bookings_tablet_span
+               WHERE b.tablet_id = t.id AND b.starts_at < ?3 AND b.starts_at > ?2 - ?4
+                 AND (b.status = 'booked' OR b.status = 'done' OR b.status = 'no-show')
+               ORDER BY b.starts_at DESC LIMIT 1), 0) = 0
+         ORDER BY t.id LIMIT 1",
+        params![unit_id, from, until, MAX_VISIT_SECS],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }
 
 /// Live bookings of one patient starting in [from, until).
@@ -184,7 +188,8 @@ pub fn patient_bookings_between(
 ) -> rusqlite::Result<i64> {
     conn.query_row_cached(
         "SELECT count(*) FROM bookings
-         WHERE patient_id = ?1 AND status IN ('booked', 'done', 'no-show')
+         WHERE patient_id = ?1
+           AND (status = 'booked' OR status = 'done' OR status = 'no-show')
            AND starts_at >= ?2 AND starts_at < ?3",
         params![patient_id, from, until],
         |r| r.get(0),
@@ -519,23 +524,28 @@ mod tests {
         );
     }
 
-    /// `tablet_busy` agrees with the full `busy_between` scan on tablets
-    /// holding non-overlapping live bookings of mixed lengths, cancelled
-    /// ones overlapping them, and windows of every size and place.
+    /// `first_free_tablet` picks what the full `busy_between` scan and
+    /// `free_tablets` would, on tablets holding non-overlapping live
+    /// bookings of mixed lengths, cancelled ones overlapping them, an
+    /// inactive tablet and another unit's, for windows of every size and
+    /// place.
     #[test]
-    fn tablet_busy_agrees_with_scanning_every_booking() {
+    fn the_first_free_tablet_agrees_with_scanning_every_booking() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
         conn.execute_batch(
-            "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0);
-             INSERT INTO tablets (id, unit_id, label, created_at) VALUES (1, 1, 'T1', 0), (2, 1, 'T2', 0), (3, 1, 'T3', 0);
+            "INSERT INTO units VALUES (1, 'Ward 3', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0),
+                 (2, 'Ward 4', 'UTC', '', 30, 10, 7, 2, 10, 5, 'name', 0);
+             INSERT INTO tablets (id, unit_id, label, active, created_at) VALUES
+                 (1, 2, 'Other', 1, 0), (2, 1, 'T1', 1, 0), (3, 1, 'Off', 0, 0),
+                 (4, 1, 'T2', 1, 0), (5, 1, 'T3', 1, 0);
              INSERT INTO patients (id, unit_id, label, status, invite_hash, created_at)
                  VALUES (1, 1, 'Bed 1', 'active', x'01', 0);",
         )
         .unwrap();
         let mut rng = fastrand::Rng::with_seed(8);
         let mut n = 0;
-        for tablet in 1..=3i64 {
+        for tablet in 1..=5i64 {
             let mut t = 0i64;
             while t < 40 * 3600 {
                 let len = [5, 15, 30, 60, 240][rng.usize(..5)] * 60;
@@ -559,22 +569,27 @@ mod tests {
                 t += if status == "cancelled" {
                     len / 2
                 } else {
-                    len + rng.i64(0..1800)
+                    len + rng.i64(0..2400)
                 };
             }
         }
+        let (mut free, mut full) = (0, 0);
         for _ in 0..3000 {
             let from = rng.i64(-3600..42 * 3600);
-            let until = from + rng.i64(60..6 * 3600);
+            let until = from + rng.i64(60..3 * 3600);
             let busy = busy_between(&conn, 1, from, until).unwrap();
-            for tablet in 1..=3 {
-                let expected = busy.iter().any(|(t, _, _)| *t == tablet);
-                assert_eq!(
-                    tablet_busy(&conn, tablet, from, until).unwrap(),
-                    expected,
-                    "tablet {tablet} in [{from}, {until})"
-                );
+            let expected = [(2, "T1"), (4, "T2"), (5, "T3")]
+                .into_iter()
+                .find(|(tablet, _)| !busy.iter().any(|(t, _, _)| t == tablet))
+                .map(|(id, label)| (id, label.to_string()));
+            let found = first_free_tablet(&conn, 1, from, until).unwrap();
+            assert_eq!(found, expected, "[{from}, {until})");
+            if found.is_some() {
+                free += 1;
+            } else {
+                full += 1;
             }
         }
+        assert!(free > 100 && full > 100, "{free} free, {full} full");
     }
 }

@@ -2,18 +2,22 @@
 //! API keys (`Authorization: Bearer <key>`). It never returns contact data:
 //! labels, times and tablets only. `openapi.json` describes every route.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::State;
 use crate::domain::booking::{self, BookingRequest};
+use crate::domain::unit::Unit;
 use crate::domain::{DomainError, apikey, patient, unit};
 use crate::error::{Error, Result};
 use crate::http::forms::{client_ip, parse_json};
 use crate::http::response::{Response, json, with_header};
 use crate::retention::Horizon;
 use crate::store::bookings::BookingRow;
+use crate::store::patients::PatientRow;
 use crate::store::units as uq;
 
 type Request = http::Request<Bytes>;
@@ -297,7 +301,6 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
         ),
     })?;
     let now = state.clock.now();
-    let rng = state.rng.clone();
     let mailer = state.mailer.clone();
     let req = BookingRequest {
         slot_start: start.as_second(),
@@ -308,27 +311,38 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
         privacy_version: state.privacy_version.clone(),
     };
     let patient_id = input.patient_id;
+    let active = move |conn: &rusqlite::Connection| {
+        patient::active_by_id(conn, patient_id).map_err(|e| match e {
+            DomainError::NotFound => {
+                DomainError::invalid("patient_id", "no active patient with this id")
+            }
+            e => e,
+        })
+    };
+    // The domain names the chosen time `slot` (the family form's field); in
+    // this API's body it is `start`.
+    let start_field = |e| match e {
+        DomainError::Invalid {
+            field: "slot",
+            message,
+        } => DomainError::Invalid {
+            field: "start",
+            message,
+        },
+        e => e,
+    };
+    // Checked, and the mail composed, on this task: the writer thread that
+    // every booking waits for reads the patient again (it may have been
+    // discharged or moved meanwhile) and only inserts.
+    let (p, u) = &*active_patient(state, patient_id, active).await?;
+    let prepared = booking::prepare(p, u, &req, now, &state.rng, Some(mailer.as_ref()))
+        .map_err(start_field)?;
     let booked = state
         .store
         .write(move |tx| {
-            let (p, u) = patient::active_by_id(tx, patient_id).map_err(|e| match e {
-                DomainError::NotFound => {
-                    DomainError::invalid("patient_id", "no active patient with this id")
-                }
-                e => e,
-            })?;
-            // The domain names the chosen time `slot` (the family form's
-            // field); in this API's body it is `start`.
-            booking::book(tx, &p, &u, &req, now, &rng, Some(mailer.as_ref())).map_err(|e| match e {
-                DomainError::Invalid {
-                    field: "slot",
-                    message,
-                } => DomainError::Invalid {
-                    field: "start",
-                    message,
-                },
-                e => e,
-            })
+            let (p, u) = active(tx)?;
+            booking::book_prepared(tx, &p, &u, prepared, now, Some(mailer.as_ref()))
+                .map_err(start_field)
         })
         .await?;
     state.metrics.booking_created(crate::metrics::By::Api);
@@ -344,6 +358,30 @@ pub async fn booking_create(state: &State, request: &Request) -> Result<Response
             "visit_url": format!("{}/v/{}", state.config.server.public_url, booked.visit.expose()),
         }),
     ))
+}
+
+/// The active patient `id` and its unit, from [`State::patients`] while
+/// nothing they were read from has changed, else read by `active`.
+async fn active_patient<F>(
+    state: &State,
+    id: i64,
+    active: F,
+) -> std::result::Result<Arc<(PatientRow, Unit)>, DomainError>
+where
+    F: FnOnce(&rusqlite::Connection) -> std::result::Result<(PatientRow, Unit), DomainError>
+        + Send
+        + 'static,
+{
+    let key = id.to_be_bytes();
+    // Taken before the rows are read: a change committed meanwhile makes
+    // what is read now stale for the next request, never current.
+    let generation = state.store.generation();
+    if let Some(found) = state.patients.get(&key, generation) {
+        return Ok(found);
+    }
+    let found = Arc::new(state.store.read(active).await?);
+    state.patients.put(key.to_vec(), generation, found.clone());
+    Ok(found)
 }
 
 /// `POST /api/v1/bookings/{id}/cancel`

@@ -157,15 +157,29 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         );
     }
     if errors.is_empty() {
-        let (p, u) = (patient.clone(), unit.clone());
-        let rng = state.rng.clone();
-        let result = state
-            .store
-            .write({
+        // Checked, and the mail composed, on this task: the writer thread
+        // that every booking waits for only inserts.
+        let prepared = booking::prepare(
+            &patient,
+            &unit,
+            &req,
+            now,
+            &state.rng,
+            Some(state.mailer.as_ref()),
+        );
+        let result = match prepared {
+            Ok(prepared) => {
+                let (p, u) = (patient.clone(), unit.clone());
                 let mailer = state.mailer.clone();
-                move |tx| booking::book(tx, &p, &u, &req, now, &rng, Some(mailer.as_ref()))
-            })
-            .await;
+                state
+                    .store
+                    .write(move |tx| {
+                        booking::book_prepared(tx, &p, &u, prepared, now, Some(mailer.as_ref()))
+                    })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok(booked) => {
                 state.metrics.booking_created(crate::metrics::By::Family);
