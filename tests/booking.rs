@@ -717,3 +717,33 @@ async fn a_link_mailed_before_the_upgrade_still_opens_its_visit() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+/// A patient discharged while a family's booking waits for the database is
+/// read again inside the booking's transaction: the invite is gone (404)
+/// and nothing is booked.
+#[tokio::test]
+async fn a_patient_discharged_while_a_booking_waits_is_not_booked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
+    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    // Another process holds the write lock: the booking is checked and its
+    // mail composed, then waits for it.
+    let db = open_db(dir.path());
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let booking = book(&server, &ward.invite, at(FIRST_SLOT).as_second(), ANNA);
+    let discharge = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        db.execute(
+            "UPDATE patients SET status = 'discharged', discharged_at = 0 WHERE id = ?1",
+            [ward.patient_id],
+        )
+        .unwrap();
+        db.execute_batch("COMMIT").unwrap();
+    };
+    let ((status, _, body), ()) = tokio::join!(booking, discharge);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM bookings"), 0);
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM outbox"), 0);
+    server.stop().await;
+}

@@ -158,7 +158,8 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
     }
     if errors.is_empty() {
         // Checked, and the mail composed, on this task: the writer thread
-        // that every booking waits for only inserts.
+        // that every booking waits for reads the patient again (discharged
+        // meanwhile, the invite is gone: 404) and only inserts.
         let prepared = booking::prepare(
             &patient,
             &unit,
@@ -169,11 +170,12 @@ pub async fn booking_create(state: &State, request: &Request, invite: &str) -> R
         );
         let result = match prepared {
             Ok(prepared) => {
-                let (p, u) = (patient.clone(), unit.clone());
+                let invite = invite.to_string();
                 let mailer = state.mailer.clone();
                 state
                     .store
                     .write(move |tx| {
+                        let (p, u) = patient::by_invite(tx, &invite)?;
                         booking::book_prepared(tx, &p, &u, prepared, now, Some(mailer.as_ref()))
                     })
                     .await
