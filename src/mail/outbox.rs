@@ -33,7 +33,8 @@ pub struct NewMail<'a> {
 /// connection (see [`crate::crypto::register`]): a queued mail holds the
 /// family's address and calendar invitation until it is sent.
 pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
-    conn.execute_cached(
+    insert(
+        conn,
         "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, subject,
              body_text, body_html, ics, ics_method, status, due_at, stale_at, created_at)
          VALUES (?1, ?2, ?3, ?4, bedside_seal_text('outbox.recipient', ?4, ?5),
@@ -41,23 +42,9 @@ pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result
              bedside_seal_text('outbox.body_text', ?4, ?7),
              bedside_seal_text('outbox.body_html', ?4, ?8),
              bedside_seal_text('outbox.ics', ?4, ?9), ?10, 'pending', ?11, ?12, ?13)",
-        params![
-            m.kind,
-            m.booking_id,
-            m.meeting_id,
-            m.message_id,
-            m.recipient,
-            m.subject,
-            m.text,
-            m.html,
-            m.ics.map(|(text, _)| text),
-            m.ics.map(|(_, method)| method),
-            m.due_at,
-            m.stale_at,
-            now
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        m,
+        now,
+    )
 }
 
 /// [`enqueue`] for a mail whose recipient, subject and bodies were sealed
@@ -66,11 +53,21 @@ pub fn enqueue(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result
 /// them. The calendar file is sealed here: a booking's names the booking's
 /// id, which exists only in the transaction.
 pub fn enqueue_sealed(conn: &Connection, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
-    conn.execute_cached(
+    insert(
+        conn,
         "INSERT INTO outbox (kind, booking_id, meeting_id, message_id, recipient, subject,
              body_text, body_html, ics, ics_method, status, due_at, stale_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, bedside_seal_text('outbox.ics', ?4, ?9), ?10,
              'pending', ?11, ?12, ?13)",
+        m,
+        now,
+    )
+}
+
+/// Runs one of the two outbox `INSERT`s (their parameters are the same).
+fn insert(conn: &Connection, sql: &str, m: &NewMail<'_>, now: i64) -> rusqlite::Result<i64> {
+    conn.execute_cached(
+        sql,
         params![
             m.kind,
             m.booking_id,
