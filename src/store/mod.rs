@@ -314,20 +314,32 @@ impl Store {
     /// reader (another process, say) kept it from finishing; the next
     /// checkpoint finishes the job.
     pub async fn checkpoint(&self) -> Result<bool, StoreError> {
+        let busy = self
+            .raw(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await?;
+        Ok(busy == 0)
+    }
+
+    /// Runs `f` on the writer's connection outside any transaction, after
+    /// the writes queued before it.
+    async fn raw<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (done, result) = oneshot::channel();
         let job = WriteJob::Raw(Box::new(move |conn| {
-            let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            });
-            let _ = done.send(outcome);
+            let _ = done.send(f(conn));
         }));
         lock(&self.inner.writer)
             .as_ref()
             .ok_or(StoreError::Closed)?
             .send(job)
             .map_err(|_| StoreError::Closed)?;
-        let busy = result.await.map_err(|_| StoreError::Closed)??;
-        Ok(busy == 0)
+        Ok(result.await.map_err(|_| StoreError::Closed)??)
     }
 
     /// Prepares the writer for a long run of large deletes (the purge), or,
@@ -338,21 +350,13 @@ impl Store {
     /// see [`Wal`]; the purge has [`Store::checkpointer`] catch up between
     /// its batches.)
     pub async fn bulk_deletes(&self, on: bool) -> Result<(), StoreError> {
-        let (done, result) = oneshot::channel();
-        let job = WriteJob::Raw(Box::new(move |conn| {
-            let cache = if on {
-                -BULK_CACHE_KIB
-            } else {
-                DEFAULT_CACHE_KIB
-            };
-            let _ = done.send(conn.pragma_update(None, "cache_size", cache));
-        }));
-        lock(&self.inner.writer)
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(job)
-            .map_err(|_| StoreError::Closed)?;
-        Ok(result.await.map_err(|_| StoreError::Closed)??)
+        let cache = if on {
+            -BULK_CACHE_KIB
+        } else {
+            DEFAULT_CACHE_KIB
+        };
+        self.raw(move |conn| conn.pragma_update(None, "cache_size", cache))
+            .await
     }
 
     /// A connection of its own for copying the WAL into the database
@@ -372,19 +376,11 @@ impl Store {
     /// writer thread and outside any transaction (`VACUUM` cannot run in
     /// one). Writes queue behind it meanwhile. See [`crate::retention::vacuum`].
     pub async fn vacuum(&self) -> Result<(), StoreError> {
-        let (done, result) = oneshot::channel();
-        let job = WriteJob::Raw(Box::new(move |conn| {
-            let outcome = conn
-                .execute_batch("VACUUM")
-                .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())));
-            let _ = done.send(outcome);
-        }));
-        lock(&self.inner.writer)
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(job)
-            .map_err(|_| StoreError::Closed)?;
-        Ok(result.await.map_err(|_| StoreError::Closed)??)
+        self.raw(|conn| {
+            conn.execute_batch("VACUUM")?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        })
+        .await
     }
 
     /// Finishes queued writes, checkpoints the WAL into the main file and
