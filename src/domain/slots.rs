@@ -42,16 +42,7 @@ pub fn grid(unit: &Unit, now: Timestamp) -> Vec<Slot> {
         let Ok(date) = today.checked_add(offset.days()) else {
             break;
         };
-        for window in unit.hours.on(date.weekday()) {
-            let (Ok(open), Ok(close)) = (
-                date.to_datetime(window.start)
-                    .to_zoned(unit.time_zone.clone()),
-                date.to_datetime(window.end)
-                    .to_zoned(unit.time_zone.clone()),
-            ) else {
-                continue;
-            };
-            let (open, close) = (open.timestamp(), close.timestamp());
+        for (open, close) in windows(unit, date) {
             let mut start = open;
             while let Ok(end) = start.checked_add(unit.slot) {
                 if end > close {
@@ -101,16 +92,7 @@ pub fn slot_at(unit: &Unit, now: Timestamp, start: Timestamp) -> Option<Slot> {
     if step <= 0 {
         return None;
     }
-    for window in unit.hours.on(date.weekday()) {
-        let (Ok(open), Ok(close)) = (
-            date.to_datetime(window.start)
-                .to_zoned(unit.time_zone.clone()),
-            date.to_datetime(window.end)
-                .to_zoned(unit.time_zone.clone()),
-        ) else {
-            continue;
-        };
-        let (open, close) = (open.timestamp(), close.timestamp());
+    for (open, close) in windows(unit, date) {
         let Ok(end) = start.checked_add(unit.slot) else {
             continue;
         };
@@ -120,6 +102,28 @@ pub fn slot_at(unit: &Unit, now: Timestamp, start: Timestamp) -> Option<Slot> {
         }
     }
     None
+}
+
+/// The visiting-hours windows of `unit` on local `date`, as instants
+/// (opening, closing); a window that cannot be placed in the zone is left out.
+fn windows(
+    unit: &Unit,
+    date: jiff::civil::Date,
+) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
+    unit.hours
+        .on(date.weekday())
+        .iter()
+        .filter_map(move |window| {
+            let open = date
+                .to_datetime(window.start)
+                .to_zoned(unit.time_zone.clone())
+                .ok()?;
+            let close = date
+                .to_datetime(window.end)
+                .to_zoned(unit.time_zone.clone())
+                .ok()?;
+            Some((open.timestamp(), close.timestamp()))
+        })
 }
 
 /// The local calendar day a slot is on, in the unit's zone.
