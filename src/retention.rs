@@ -88,6 +88,10 @@ pub const CHECKPOINT_ROWS: u64 = 20_000;
 const BATCH_MIN: i64 = 50;
 const BATCH_MAX: i64 = 5000;
 
+/// Outbox ids the mail step reads per batch: it finds sent, failed and
+/// dropped mail by id range, not by index (see migration 9).
+pub const MAIL_SPAN: i64 = 5000;
+
 /// How long a purge lease lasts unless renewed. Every batch renews it, and
 /// a batch takes milliseconds, so only a crashed or frozen purge lets it
 /// run out; then the next purge may start after this long.
@@ -247,7 +251,7 @@ pub fn plan(conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<Counts> {
     };
     Ok(Counts {
         bookings: count(
-            "SELECT count(*) FROM bookings WHERE ends_at <= ?1",
+            "SELECT count(*) FROM bookings WHERE starts_at < ?1 AND ends_at <= ?1",
             &[&cut.bookings],
         )?,
         contacts: count(
@@ -267,7 +271,7 @@ pub fn plan(conn: &Connection, cut: &Cutoffs) -> rusqlite::Result<Counts> {
         )?,
         mail: count(
             "SELECT count(*) FROM outbox o
-             WHERE o.booking_id IN (SELECT id FROM bookings WHERE ends_at <= ?1)
+             WHERE o.booking_id IN (SELECT id FROM bookings WHERE starts_at < ?1 AND ends_at <= ?1)
                 OR o.meeting_id IN (SELECT id FROM meetings WHERE ends_at <= ?1)
                 OR (o.status IN ('sent', 'failed', 'stale') AND o.finished_at <= ?2)",
             &[&cut.bookings, &cut.mail],
@@ -324,14 +328,22 @@ impl Step {
         }
     }
 
-    /// Deletes one batch (of up to `rows` bookings, or [`BATCH`] rows of
-    /// the other steps); returns what went and whether more may be left.
+    /// Deletes one batch (of up to `rows` bookings, [`MAIL_SPAN`] outbox
+    /// ids after `after`, or [`BATCH`] rows of the other steps); returns
+    /// what went and, when more may be left, the `after` of the next batch.
+    ///
+    /// Each batch deletes a row's dependents itself — a booking's or a
+    /// meeting's mail before it, a contact or a patient only when no
+    /// booking refers to it — so it leaves every foreign key whole without
+    /// SQLite's checks: a transaction of purge batches alone runs without
+    /// them ([`Store::write_expired`]).
     fn batch(
         self,
         conn: &Connection,
         cut: &Cutoffs,
         rows: i64,
-    ) -> rusqlite::Result<(Counts, bool)> {
+        after: i64,
+    ) -> rusqlite::Result<(Counts, Option<i64>)> {
         let mut counts = Counts::default();
         let mut limit = BATCH;
         let deleted = match self {
@@ -364,13 +376,12 @@ impl Step {
                 counts.patients
             }
             Step::Meetings => {
-                // Their outbox rows (guest invitations) go with them
-                // (`ON DELETE CASCADE`): counted first.
-                counts.mail = conn.query_row(
-                    "SELECT count(*) FROM outbox WHERE meeting_id IN (SELECT id FROM meetings
+                // Their outbox rows (guest invitations) first.
+                counts.mail = delete(
+                    conn,
+                    "DELETE FROM outbox WHERE meeting_id IN (SELECT id FROM meetings
                          WHERE ends_at <= ?1 ORDER BY ends_at, id LIMIT ?2)",
-                    params![cut.bookings, BATCH],
-                    |r| r.get(0),
+                    &[&cut.bookings, &BATCH],
                 )?;
                 counts.meetings = delete(
                     conn,
@@ -381,14 +392,19 @@ impl Step {
                 counts.meetings
             }
             Step::Mail => {
+                // By id range: only mail still to send is indexed, and a
+                // range of ids reads at most MAIL_SPAN rows, whatever the
+                // outbox holds.
+                let until = after.saturating_add(MAIL_SPAN);
                 counts.mail = delete(
                     conn,
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
-                         WHERE status IN ('sent', 'failed', 'stale') AND finished_at <= ?1
-                         LIMIT ?2)",
-                    &[&cut.mail, &BATCH],
+                    "DELETE FROM outbox WHERE id > ?1 AND id <= ?2
+                         AND status IN ('sent', 'failed', 'stale') AND finished_at <= ?3",
+                    &[&after, &until, &cut.mail],
                 )?;
-                counts.mail
+                let last: Option<i64> =
+                    conn.query_row("SELECT max(id) FROM outbox", [], |r| r.get(0))?;
+                return Ok((counts, last.filter(|&last| last > until).map(|_| until)));
             }
             Step::Sessions => {
                 counts.sessions = delete(
@@ -417,7 +433,7 @@ impl Step {
                 counts.audit
             }
         };
-        Ok((counts, deleted as i64 >= limit))
+        Ok((counts, (deleted as i64 >= limit).then_some(0)))
     }
 }
 
@@ -426,18 +442,16 @@ fn delete(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> rusqlite:
 }
 
 /// Deletes up to `rows` bookings that ended at or before `cutoff`, oldest
-/// first; their outbox rows go with them (`ON DELETE CASCADE`), their
-/// contacts when no other booking uses them. Returns (bookings, outbox
-/// rows, contacts).
+/// first, with their outbox rows, and their contacts when no other booking
+/// uses them. Returns (bookings, outbox rows, contacts).
 ///
-/// Set-wise, in three statements whatever the batch size: inside a write
+/// Set-wise, in four statements whatever the batch size: inside a write
 /// transaction SQLite keeps a statement journal of every page a statement
 /// changes, and one statement per row rewrote it hundreds of times a batch.
+/// Found through `bookings_visit` by start: a visit ends after it starts.
 fn bookings_batch(conn: &Connection, cutoff: i64, rows: i64) -> rusqlite::Result<(u64, u64, u64)> {
     let batch: Vec<(i64, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT id, contact_id FROM bookings WHERE ends_at <= ?1 ORDER BY ends_at LIMIT ?2",
-        )?
+        .prepare_cached(BOOKINGS_PAST)?
         .query_map(params![cutoff, rows], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     if batch.is_empty() {
@@ -447,13 +461,14 @@ fn bookings_batch(conn: &Connection, cutoff: i64, rows: i64) -> rusqlite::Result
     let mut contact_ids: Vec<i64> = batch.iter().filter_map(|(_, c)| *c).collect();
     contact_ids.sort_unstable();
     contact_ids.dedup();
-    // The outbox rows go by `ON DELETE CASCADE`, which the statement's own
-    // count leaves out and the connection's total includes.
-    let before = conn.total_changes();
+    // The outbox rows first, so no `ON DELETE CASCADE` has anything left
+    // to do (or, with foreign keys off, to leave behind).
+    let mail = conn
+        .prepare_cached("DELETE FROM outbox WHERE booking_id IN (SELECT value FROM json_each(?1))")?
+        .execute([&bookings])? as u64;
     let deleted = conn
         .prepare_cached("DELETE FROM bookings WHERE id IN (SELECT value FROM json_each(?1))")?
         .execute([&bookings])? as u64;
-    let mail = (conn.total_changes() - before).saturating_sub(deleted);
     let contacts = conn
         .prepare_cached(
             "DELETE FROM contacts WHERE id IN (SELECT value FROM json_each(?1))
@@ -462,6 +477,9 @@ fn bookings_batch(conn: &Connection, cutoff: i64, rows: i64) -> rusqlite::Result
         .execute([id_list(contact_ids.into_iter())])? as u64;
     Ok((deleted, mail, contacts))
 }
+
+const BOOKINGS_PAST: &str = "SELECT id, contact_id FROM bookings
+     WHERE starts_at < ?1 AND ends_at <= ?1 ORDER BY starts_at LIMIT ?2";
 
 /// Ids as a JSON array (`[1,2,3]`), bound as one parameter and read back
 /// with `json_each`: a batch may be more ids than SQLite takes parameters.
@@ -763,6 +781,7 @@ pub async fn purge(
     let mut pace = Pace::new();
     let mut since_checkpoint = 0;
     'steps: for step in Step::ALL {
+        let mut after = 0;
         loop {
             if stop.is_cancelled() {
                 report.interrupted = true;
@@ -777,7 +796,7 @@ pub async fn purge(
                     if lease_take(tx, &holder, wall_clock(), LEASE_SECS)?.is_err() {
                         return Err(BatchError::LeaseLost);
                     }
-                    Ok(step.batch(tx, &cut, rows)?)
+                    Ok(step.batch(tx, &cut, rows, after)?)
                 })
                 .await;
             match batch {
@@ -807,8 +826,9 @@ pub async fn purge(
                         }
                     }
                     report.counts.add(counts);
-                    if !more {
-                        break;
+                    match more {
+                        Some(next) => after = next,
+                        None => break,
                     }
                 }
                 Err(BatchError::LeaseLost) => {
@@ -1176,6 +1196,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
         (dir, conn)
+    }
+
+    /// Ended bookings are found by start, in order, through
+    /// `bookings_visit` (schema 9 keeps no index of ends): no scan, no sort.
+    #[test]
+    fn ended_bookings_are_found_through_the_index_of_starts() {
+        let (_dir, conn) = db();
+        let plan: String = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {BOOKINGS_PAST}"))
+            .unwrap()
+            .query_map(params![0, 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("\n");
+        assert_eq!(
+            plan,
+            "SEARCH bookings USING INDEX bookings_visit (starts_at<?)"
+        );
     }
 
     #[test]

@@ -171,6 +171,17 @@ pub struct Claimed {
     pub created_at: i64,
 }
 
+const CLAIM_DUE: &str = "SELECT id, kind, message_id,
+        bedside_open_text('outbox.recipient', message_id, recipient),
+        bedside_open_text('outbox.subject', message_id, subject),
+        bedside_open_text('outbox.body_text', message_id, body_text),
+        bedside_open_text('outbox.body_html', message_id, body_html),
+        bedside_open_text('outbox.ics', message_id, ics), ics_method,
+        attempts, created_at, stale_at
+     FROM outbox
+     WHERE status = 'pending' AND due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
+     ORDER BY due_at, id LIMIT ?2";
+
 /// Takes the first `limit` due rows: claims each for `LEASE_SECS`, or, if
 /// its visit is over, marks it stale instead (never sent). Only those rows
 /// are looked at, so a claim costs the same however many mails are due or
@@ -178,24 +189,16 @@ pub struct Claimed {
 /// sender); [`drop_stale`] clears the others. Returns the claimed rows and
 /// how many went stale: fewer than `limit` claimed does not mean nothing
 /// else is due.
+///
+/// Through `outbox_pending`, which holds mail still to send alone, in the
+/// order it is due.
 pub fn claim_due(
     conn: &Connection,
     now: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Claimed>, usize)> {
     let rows: Vec<(Claimed, i64)> = conn
-        .prepare_cached(
-            "SELECT id, kind, message_id,
-                    bedside_open_text('outbox.recipient', message_id, recipient),
-                    bedside_open_text('outbox.subject', message_id, subject),
-                    bedside_open_text('outbox.body_text', message_id, body_text),
-                    bedside_open_text('outbox.body_html', message_id, body_html),
-                    bedside_open_text('outbox.ics', message_id, ics), ics_method,
-                    attempts, created_at, stale_at
-             FROM outbox
-             WHERE status = 'pending' AND due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
-             ORDER BY due_at, id LIMIT ?2",
-        )?
+        .prepare_cached(CLAIM_DUE)?
         .query_map(params![now, limit], |r| {
             let ics: Option<String> = r.get(7)?;
             let method: Option<String> = r.get(8)?;
@@ -401,5 +404,22 @@ mod tests {
         assert_eq!(status(&conn, "later").0, "pending");
         // The claimed mail is leased, not stale: it is being sent.
         assert_eq!(status(&conn, "due").0, "pending");
+    }
+
+    /// The sender finds due mail in the index of mail still to send, in
+    /// the order it claims it: no scan of the outbox, no sort.
+    #[test]
+    fn due_mail_is_found_through_the_index_of_pending_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
+        let plan: String = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM_DUE}"))
+            .unwrap()
+            .query_map(params![0, 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("\n");
+        assert_eq!(plan, "SEARCH outbox USING INDEX outbox_pending (due_at<?)");
     }
 }

@@ -122,38 +122,40 @@ pub fn booking_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Book
 /// A visit's longest possible length, in seconds.
 const MAX_VISIT_SECS: i64 = crate::domain::unit::MAX_SLOT_MINUTES * 60;
 
-/// Live bookings of a unit's tablets that end after `from` and start before `until`.
+const BUSY_BETWEEN: &str = "SELECT b.tablet_id, b.starts_at, b.ends_at
+     FROM bookings b JOIN tablets t ON t.id = b.tablet_id
+     WHERE t.unit_id = ?1 AND b.status IN ('booked', 'done', 'no-show')
+       AND b.ends_at > ?2 AND b.starts_at < ?3
+       -- No visit is longer than the longest slot, so this bounds the
+       -- (tablet, start) index range from below as well: without it
+       -- every booking is checked against all earlier ones.
+       AND b.starts_at > ?2 - ?4";
+
+/// Live bookings of a unit's tablets that end after `from` and start before
+/// `until`, through `bookings_tablet_start` (live bookings only).
 pub fn busy_between(
     conn: &Connection,
     unit_id: i64,
     from: i64,
     until: i64,
 ) -> rusqlite::Result<Vec<(i64, i64, i64)>> {
-    conn.prepare_cached(
-        "SELECT b.tablet_id, b.starts_at, b.ends_at
-         FROM bookings b JOIN tablets t ON t.id = b.tablet_id
-         WHERE t.unit_id = ?1 AND b.status IN ('booked', 'done', 'no-show')
-           AND b.ends_at > ?2 AND b.starts_at < ?3
-           -- No visit is longer than the longest slot, so this bounds the
-           -- (tablet, start) index range from below as well: without it
-           -- every booking is checked against all earlier ones.
-           AND b.starts_at > ?2 - ?4",
-    )?
-    .query_map(params![unit_id, from, until, MAX_VISIT_SECS], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })?
-    .collect()
+    conn.prepare_cached(BUSY_BETWEEN)?
+        .query_map(params![unit_id, from, until, MAX_VISIT_SECS], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect()
 }
 
 /// The first active tablet of a unit, by id (the order in which
 /// [`crate::domain::slots::free_tablets`] offers them), with no live
 /// booking overlapping [from, until): what a booking takes. For each
-/// tablet it walks the tablet's bookings backwards from `until` through the
-/// covering index `bookings_tablet_span` and stops at the first live one:
-/// a tablet's live bookings never overlap (each was placed, or moved, only
-/// where the tablet was free), so if that one ends by `from`, every
-/// earlier one does too. Typically one or two index entries per tablet, in
-/// one statement rather than one per tablet.
+/// tablet it takes the last live booking starting before `until` from
+/// `bookings_tablet_start` (which holds live bookings only; the `status IN`
+/// term is that index's own, so SQLite may use it): a tablet's live
+/// bookings never overlap (each was placed, or moved, only where the
+/// tablet was free), so if that one ends by `from`, every earlier one does
+/// too. One index entry and one row per tablet, in one statement rather
+/// than one per tablet.
 pub fn first_free_tablet(
     conn: &Connection,
     unit_id: i64,
@@ -168,9 +170,9 @@ pub fn first_free_tablet(
          WHERE +t.unit_id = ?1 AND t.active = 1
            AND coalesce((
                SELECT b.ends_at > ?2
-               FROM bookings b INDEXED BY bookings_tablet_span
+               FROM bookings b INDEXED BY bookings_tablet_start
                WHERE b.tablet_id = t.id AND b.starts_at < ?3 AND b.starts_at > ?2 - ?4
-                 AND (b.status = 'booked' OR b.status = 'done' OR b.status = 'no-show')
+                 AND b.status IN ('booked', 'done', 'no-show')
                ORDER BY b.starts_at DESC LIMIT 1), 0) = 0
          ORDER BY t.id LIMIT 1",
         params![unit_id, from, until, MAX_VISIT_SECS],
@@ -247,11 +249,18 @@ pub fn cancel_future_of_patient(
     Ok(ids)
 }
 
+// The `IN` term lets SQLite use `bookings_tablet_start` (live bookings
+// only), whose own condition it is; no visit is longer than
+// MAX_VISIT_SECS, which bounds its range from below.
+const FUTURE_ON_TABLET: &str = "SELECT count(*) FROM bookings
+     WHERE tablet_id = ?1 AND status IN ('booked', 'done', 'no-show')
+       AND status = 'booked' AND ends_at > ?2 AND starts_at > ?2 - ?3";
+
 /// Bookings still to come on one tablet.
 pub fn future_on_tablet(conn: &Connection, tablet_id: i64, now: i64) -> rusqlite::Result<u64> {
     conn.query_row_cached(
-        "SELECT count(*) FROM bookings WHERE tablet_id = ?1 AND status = 'booked' AND ends_at > ?2",
-        params![tablet_id, now],
+        FUTURE_ON_TABLET,
+        params![tablet_id, now, MAX_VISIT_SECS],
         |r| r.get(0),
     )
 }
@@ -521,6 +530,20 @@ mod tests {
         assert!(
             contacts.contains("INDEX contacts_email (<expr>=? AND email_key=?)"),
             "{contacts}"
+        );
+        // A tablet's live bookings around a time, through the index of
+        // live bookings (schema 9 has no other by tablet).
+        let busy = plan(&conn, BUSY_BETWEEN, params![1, 0, 3600, MAX_VISIT_SECS]);
+        assert!(
+            busy.contains(
+                "INDEX bookings_tablet_start (tablet_id=? AND starts_at>? AND starts_at<?)"
+            ),
+            "{busy}"
+        );
+        let future = plan(&conn, FUTURE_ON_TABLET, params![1, 0, MAX_VISIT_SECS]);
+        assert!(
+            future.contains("INDEX bookings_tablet_start (tablet_id=? AND starts_at>?)"),
+            "{future}"
         );
     }
 

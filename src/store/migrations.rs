@@ -334,6 +334,18 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox_v8 RENAME TO outbox;
     CREATE INDEX outbox_due ON outbox (status, due_at);
     CREATE INDEX outbox_booking ON outbox (booking_id);",
+    // 9: fewer index entries per visit, each of which the purge deletes
+    // again. The purge finds ended bookings through `bookings_visit`
+    // (every visit ends after it starts, and none is longer than the
+    // longest slot), not an index of its own. A tablet's live bookings are
+    // found through `bookings_tablet_start`, which holds only those,
+    // instead of a second index of every booking. Only mail still to send
+    // is indexed: sent, failed and dropped mail is read by id range
+    // (`retention`), never looked up.
+    "DROP INDEX bookings_end;
+    DROP INDEX bookings_tablet_span;
+    DROP INDEX outbox_due;
+    CREATE INDEX outbox_pending ON outbox (due_at) WHERE status = 'pending';",
 ];
 
 /// Migrations that rebuild tables others refer to: run with foreign keys

@@ -249,15 +249,18 @@ impl Store {
     /// empty the caches hundreds of times while families open their
     /// links. Call [`Store::forget_cached`] when the purge is over.
     ///
-    /// A transaction of such jobs alone commits with `synchronous=NORMAL`:
-    /// it does not wait for its fsync. Should the machine lose power before
+    /// A transaction of such jobs alone runs without foreign-key checks
+    /// (each purge batch deletes a row's dependents itself, and the purge's
+    /// tests check `PRAGMA foreign_key_check` afterwards: SQLite's checks
+    /// ran a sub-program for every booking deleted) and commits with
+    /// `synchronous=NORMAL`: it does not wait for its fsync. Should the machine lose power before
     /// the next fsync, those deletions are undone — never half done (the
     /// WAL's checksums end it at a whole transaction) — and the rows, still
     /// past retention, are hidden from every page by the clock and deleted
     /// again by the next purge, which is due because this one's end (an
     /// ordinary write, fsync included, which makes every earlier one
     /// durable too) was not recorded. A group holding any other job
-    /// commits with `synchronous=FULL` as always.
+    /// checks foreign keys and commits with `synchronous=FULL` as always.
     pub async fn write_expired<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
@@ -701,24 +704,27 @@ fn writer_loop(
 /// the commit — and after a new [`Store::generation`] is published, so a
 /// caller that reads again once told sees no stale cached row.
 ///
-/// `full`: the commit waits for its fsync (`synchronous=FULL`); false only
-/// for a group of [`WriteJob::Expired`] jobs alone.
+/// `full`: the commit waits for its fsync (`synchronous=FULL`) and foreign
+/// keys are checked; false only for a group of [`WriteJob::Expired`] jobs
+/// alone. (Both settings are no-ops inside a transaction: set around it.)
 fn run_group(conn: &mut Connection, group: Vec<TxJob>, changes: &mut Changes, full: bool) {
     if group.is_empty() {
         return;
     }
     if !full {
-        set_synchronous(conn, "NORMAL");
+        set_pragma(conn, "synchronous", "NORMAL");
+        set_pragma(conn, "foreign_keys", "OFF");
     }
     run_group_tx(conn, group, changes);
     if !full {
-        set_synchronous(conn, "FULL");
+        set_pragma(conn, "foreign_keys", "ON");
+        set_pragma(conn, "synchronous", "FULL");
     }
 }
 
-fn set_synchronous(conn: &Connection, level: &str) {
-    if let Err(e) = conn.pragma_update(None, "synchronous", level) {
-        tracing::error!(error = %e, level, "could not set the writer's synchronous level");
+fn set_pragma(conn: &Connection, name: &str, value: &str) {
+    if let Err(e) = conn.pragma_update(None, name, value) {
+        tracing::error!(error = %e, name, value, "could not set a pragma of the writer");
     }
 }
 
@@ -1093,18 +1099,23 @@ mod tests {
         );
     }
 
-    /// Purge batches alone commit without waiting for an fsync; a group
-    /// holding anything else — even beside a purge batch — with it.
+    /// Purge batches alone commit without waiting for an fsync, and
+    /// without foreign-key checks; a group holding anything else — even
+    /// beside a purge batch — with both.
     #[tokio::test]
     async fn only_groups_of_expired_deletions_alone_skip_the_fsync() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
+        // synchronous (FULL 2, NORMAL 1) and foreign_keys, as a number:
+        // FULL with checks is 21, NORMAL without them 10.
         let level = |tx: &Transaction| -> Result<i64, StoreError> {
-            Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+            let sync: i64 = tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+            let fk: i64 = tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+            Ok(sync * 10 + fk)
         };
-        assert_eq!(store.write(level).await.unwrap(), 2, "FULL");
-        assert_eq!(store.write_expired(level).await.unwrap(), 1, "NORMAL");
-        assert_eq!(store.write(level).await.unwrap(), 2, "FULL again");
+        assert_eq!(store.write(level).await.unwrap(), 21, "FULL");
+        assert_eq!(store.write_expired(level).await.unwrap(), 10, "NORMAL");
+        assert_eq!(store.write(level).await.unwrap(), 21, "FULL again");
         // While one job holds the writer, a purge batch and a booking queue
         // up: they share the next transaction, which is FULL for both.
         let busy = {
@@ -1122,7 +1133,7 @@ mod tests {
         // The purge batch first, so the group's first job is one.
         let (expired, other) = tokio::join!(store.write_expired(level), store.write(level));
         busy.await.unwrap().unwrap();
-        assert_eq!((expired.unwrap(), other.unwrap()), (2, 2));
+        assert_eq!((expired.unwrap(), other.unwrap()), (21, 21));
         store.close();
     }
 
