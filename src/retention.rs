@@ -88,8 +88,9 @@ pub const CHECKPOINT_ROWS: u64 = 20_000;
 const BATCH_MIN: i64 = 50;
 const BATCH_MAX: i64 = 5000;
 
-/// Outbox ids the mail step reads per batch: it finds sent, failed and
-/// dropped mail by id range, not by index (see migration 9).
+/// Outbox ids the mail step reads per batch, from the first one left: it
+/// finds sent, failed and dropped mail by id range, not by index (see
+/// migration 9).
 pub const MAIL_SPAN: i64 = 5000;
 
 /// How long a purge lease lasts unless renewed. Every batch renews it, and
@@ -394,17 +395,25 @@ impl Step {
             Step::Mail => {
                 // By id range: only mail still to send is indexed, and a
                 // range of ids reads at most MAIL_SPAN rows, whatever the
-                // outbox holds.
-                let until = after.saturating_add(MAIL_SPAN);
+                // outbox holds. Each range starts at the first id left
+                // after the last one, so ids long gone cost nothing.
+                let first_after = |id: i64| -> rusqlite::Result<Option<i64>> {
+                    conn.query_row("SELECT min(id) FROM outbox WHERE id > ?1", [id], |r| {
+                        r.get(0)
+                    })
+                };
+                let Some(first) = first_after(after)? else {
+                    return Ok((counts, None));
+                };
+                let last = first.saturating_add(MAIL_SPAN - 1);
                 counts.mail = delete(
                     conn,
-                    "DELETE FROM outbox WHERE id > ?1 AND id <= ?2
+                    "DELETE FROM outbox WHERE id >= ?1 AND id <= ?2
                          AND status IN ('sent', 'failed', 'stale') AND finished_at <= ?3",
-                    &[&after, &until, &cut.mail],
+                    &[&first, &last, &cut.mail],
                 )?;
-                let last: Option<i64> =
-                    conn.query_row("SELECT max(id) FROM outbox", [], |r| r.get(0))?;
-                return Ok((counts, last.filter(|&last| last > until).map(|_| until)));
+                let more = first_after(last)?.is_some();
+                return Ok((counts, more.then_some(last)));
             }
             Step::Sessions => {
                 counts.sessions = delete(
@@ -1196,6 +1205,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
         (dir, conn)
+    }
+
+    /// The mail step reads the outbox by id range from the first id left,
+    /// whatever lies between: two batches for two mails a hundred million
+    /// ids apart, each deleting only finished mail past retention.
+    #[test]
+    fn the_mail_step_skips_the_ids_that_are_gone() {
+        let (_dir, conn) = db();
+        let cut = Cutoffs {
+            now: 1_000_000,
+            bookings: 0,
+            patients: 0,
+            mail: 500_000,
+            session_idle: 0,
+            session_max: 0,
+            login_failures: 0,
+            audit: 0,
+        };
+        for (id, status, finished) in [
+            (7, "sent", Some(400_000)),
+            (8, "pending", None),
+            (9, "failed", Some(600_000)),
+            (100_000_007, "stale", Some(100)),
+        ] {
+            conn.execute(
+                "INSERT INTO outbox (id, kind, message_id, status, due_at, stale_at, created_at,
+                     finished_at)
+                 VALUES (?1, 'confirmation', 'm', ?2, 0, 0, 0, ?3)",
+                params![id, status, finished],
+            )
+            .unwrap();
+        }
+        let (first, more) = Step::Mail.batch(&conn, &cut, BATCH, 0).unwrap();
+        assert_eq!((first.mail, more), (1, Some(7 + MAIL_SPAN - 1)));
+        let (second, more) = Step::Mail.batch(&conn, &cut, BATCH, more.unwrap()).unwrap();
+        assert_eq!((second.mail, more), (1, None));
+        let left: Vec<i64> = conn
+            .prepare("SELECT id FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, [8, 9]);
     }
 
     /// Ended bookings are found by start, in order, through
