@@ -286,6 +286,51 @@ async fn a_ward_can_name_families_by_the_patient_label_instead() {
     server.stop().await;
 }
 
+/// The name a family joins under is worked out once while their visit is
+/// kept in memory; a ward that switches to patient labels meanwhile is
+/// followed at the next opening of the link, not served the old name.
+#[tokio::test]
+async fn a_ward_switching_to_labels_is_followed_by_links_already_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
+    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let code = booked_visit(&server, &ward.invite).await;
+    clock.set(at(FIRST_SLOT));
+    let joins_as = |headers: &http::HeaderMap| {
+        let token = headers["location"]
+            .to_str()
+            .unwrap()
+            .split("#jwt=")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        verified_claims(dir.path(), &token)["context"]["user"]["name"].clone()
+    };
+    for _ in 0..2 {
+        let (_, headers, _) = server.get(&format!("/v/{code}")).await;
+        assert_eq!(joins_as(&headers), "Anna Example");
+    }
+    // Changed by another process (as `bedside unit` would): the server
+    // notices within a fraction of a second.
+    open_db(dir.path())
+        .execute("UPDATE units SET family_display = 'label'", [])
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, headers, _) = server.get(&format!("/v/{code}")).await;
+        if joins_as(&headers) == "Family of Bed 12" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still joins under the name given"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn cancelling_frees_the_tablet_and_the_link_says_so() {
     let dir = tempfile::tempdir().unwrap();

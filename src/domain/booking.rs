@@ -1,7 +1,7 @@
 //! Booking a visit, cancelling it, and where a visit link stands in time.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use ring::rand::SecureRandom;
@@ -14,6 +14,7 @@ use super::unit::{self, Unit};
 use super::{DomainError, short_text};
 use crate::i18n::Lang;
 use crate::jitsi::RoomName;
+use crate::jitsi::token::TokenUser;
 use crate::retention::Horizon;
 use crate::store::bookings::{self as q, BookingRow, ContactRow, NewBookingRow};
 use crate::store::cache::ReadCache;
@@ -441,6 +442,22 @@ pub struct Visit {
     pub booking: BookingRow,
     pub unit: Unit,
     pub contact: Option<ContactRow>,
+    /// The room and the family's name in the meeting, worked out (and
+    /// checked) from the rows above the first time the link is opened;
+    /// `None` if they do not pass. A visit is kept in memory only while
+    /// none of its rows has changed, and this with it.
+    pub joins_as: OnceLock<Option<(RoomName, TokenUser)>>,
+}
+
+impl Visit {
+    pub fn new(booking: BookingRow, unit: Unit, contact: Option<ContactRow>) -> Visit {
+        Visit {
+            booking,
+            unit,
+            contact,
+            joins_as: OnceLock::new(),
+        }
+    }
 }
 
 /// The visit behind a code. Unknown and malformed codes, and visits past
@@ -459,11 +476,7 @@ pub fn visit_by_code(
         Some(id) => q::contact_by_id(conn, id)?,
         None => None,
     };
-    Ok(Visit {
-        booking,
-        unit,
-        contact,
-    })
+    Ok(Visit::new(booking, unit, contact))
 }
 
 /// Visits recently opened by their link, kept in memory so a family that
@@ -604,11 +617,7 @@ pub fn cancel_by_id(
 ) -> Result<BookingRow, DomainError> {
     let booking = q::booking_by_id(conn, id)?.ok_or(DomainError::NotFound)?;
     let unit = unit::by_id(conn, booking.unit_id)?;
-    let visit = Visit {
-        booking,
-        unit,
-        contact: None,
-    };
+    let visit = Visit::new(booking, unit, None);
     cancel(conn, &visit, by, now)?;
     if let Some(n) = notify {
         n.visit_cancelled(conn, id, CancelReason::Staff, now.as_second())?;

@@ -98,11 +98,7 @@ pub fn plan(
     bookings.sort_by_key(|b| (b.starts_at, b.id));
     let mut upcoming = None;
     for booking in bookings {
-        let visit = Visit {
-            booking,
-            unit: unit.clone(),
-            contact: None,
-        };
+        let visit = Visit::new(booking, unit.clone(), None);
         match visit.phase(now) {
             Phase::Open {
                 not_before,

@@ -588,9 +588,5 @@ fn visit_of(conn: &Connection, booking_id: i64) -> Result<Visit, DomainError> {
         Some(id) => bq::contact_by_id(conn, id)?,
         None => None,
     };
-    Ok(Visit {
-        booking,
-        unit,
-        contact,
-    })
+    Ok(Visit::new(booking, unit, contact))
 }

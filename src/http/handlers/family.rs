@@ -410,22 +410,19 @@ pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<
             not_before,
             expires,
         } => {
-            let room = RoomName::parse(&visit.booking.room)
-                .map_err(|_| Error::Conflict("stored room name is invalid".into()))?;
-            let label_name = fill(t.family_of_fmt, &[&visit.booking.patient_label]);
-            let id = format!("visit-{}", visit.booking.id);
-            let user = match (&visit.unit.family_display, &visit.contact) {
-                (FamilyDisplay::Name, Some(c)) => TokenUser::new(&id, &c.name).ok(),
-                _ => None,
-            };
-            let user = match user {
-                Some(u) => u,
-                None => TokenUser::new(&id, &label_name)
-                    .map_err(|e| Error::BadRequest(e.to_string()))?,
+            // Worked out once per visit kept in memory; on every request
+            // again only when it does not pass (with the reason why).
+            let failed;
+            let (room, user) = match visit.joins_as.get_or_init(|| joins_as(&visit, lang).ok()) {
+                Some((room, user)) => (room, user),
+                None => {
+                    failed = joins_as(&visit, lang)?;
+                    (&failed.0, &failed.1)
+                }
             };
             let grant = Grant {
-                room: &room,
-                user: &user,
+                room,
+                user,
                 role: Role::Guest,
                 not_before,
                 expires,
@@ -447,6 +444,27 @@ pub async fn visit_open(state: &State, request: &Request, code: &str) -> Result<
         ),
         Phase::Cancelled => cancelled_page(&visit, lang),
     }
+}
+
+/// The room of a visit, and who the family is in it: the name they gave
+/// when the ward shows names and it is fit for a meeting, "Family of
+/// <patient>" otherwise.
+fn joins_as(visit: &Visit, lang: Lang) -> Result<(RoomName, TokenUser)> {
+    let room = RoomName::parse(&visit.booking.room)
+        .map_err(|_| Error::Conflict("stored room name is invalid".into()))?;
+    let id = format!("visit-{}", visit.booking.id);
+    let user = match (&visit.unit.family_display, &visit.contact) {
+        (FamilyDisplay::Name, Some(c)) => TokenUser::new(&id, &c.name).ok(),
+        _ => None,
+    };
+    let user = match user {
+        Some(u) => u,
+        None => {
+            let label_name = fill(lang.text().family_of_fmt, &[&visit.booking.patient_label]);
+            TokenUser::new(&id, &label_name).map_err(|e| Error::BadRequest(e.to_string()))?
+        }
+    };
+    Ok((room, user))
 }
 
 #[derive(Debug, Deserialize)]
