@@ -818,6 +818,9 @@ pub async fn purge(
                             "purge batch"
                         );
                         pace.after(counts.bookings, took);
+                        if let Some(checkpointer) = &bulk {
+                            checkpointer.write_back();
+                        }
                         since_checkpoint += counts.bookings;
                         if since_checkpoint >= CHECKPOINT_ROWS
                             && let Some(checkpointer) = &bulk
