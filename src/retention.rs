@@ -1259,14 +1259,7 @@ mod tests {
     #[test]
     fn ended_bookings_are_found_through_the_index_of_starts() {
         let (_dir, conn) = db();
-        let plan: String = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {BOOKINGS_PAST}"))
-            .unwrap()
-            .query_map(params![0, 10], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap()
-            .join("\n");
+        let plan = crate::store::query_plan(&conn, BOOKINGS_PAST, params![0, 10]);
         assert_eq!(
             plan,
             "SEARCH bookings USING INDEX bookings_visit (starts_at<?)"

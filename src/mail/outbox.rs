@@ -412,14 +412,7 @@ mod tests {
     fn due_mail_is_found_through_the_index_of_pending_mail() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_for_command(&dir.path().join("t.db")).unwrap();
-        let plan: String = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM_DUE}"))
-            .unwrap()
-            .query_map(params![0, 10], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap()
-            .join("\n");
+        let plan = crate::store::query_plan(&conn, CLAIM_DUE, params![0, 10]);
         assert_eq!(plan, "SEARCH outbox USING INDEX outbox_pending (due_at<?)");
     }
 }

@@ -420,15 +420,7 @@ pub fn booking_set_tablet(conn: &Connection, id: i64, tablet_id: i64) -> rusqlit
 mod tests {
     use super::*;
 
-    fn plan(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> String {
-        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map(p, |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap()
-            .join("\n")
-    }
+    use crate::store::query_plan as plan;
 
     /// A visit is found by its start and code hash through
     /// `bookings_visit`; by the hash alone only among the bookings made

@@ -943,6 +943,19 @@ pub fn inspect(path: &Path) -> Result<Inspection, StoreError> {
     })
 }
 
+/// SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), one step a line: for
+/// tests that check a query uses the index meant for it.
+#[cfg(test)]
+pub(crate) fn query_plan(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> String {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(p, |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .unwrap()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
