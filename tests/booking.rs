@@ -261,6 +261,17 @@ fn verified_claims(dir: &std::path::Path, token: &str) -> serde_json::Value {
     serde_json::from_str(&token_text(token)).unwrap()
 }
 
+/// The token in a visit link's redirect (`…#jwt=<token>`).
+fn jwt_of(headers: &http::HeaderMap) -> String {
+    headers["location"]
+        .to_str()
+        .unwrap()
+        .split("#jwt=")
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_ward_can_name_families_by_the_patient_label_instead() {
     let dir = tempfile::tempdir().unwrap();
@@ -273,13 +284,7 @@ async fn a_ward_can_name_families_by_the_patient_label_instead() {
     let code = booked_visit(&server, &ward.invite).await;
     clock.set(at(FIRST_SLOT));
     let (_, headers, _) = server.get(&format!("/v/{code}")).await;
-    let token = headers["location"]
-        .to_str()
-        .unwrap()
-        .split("#jwt=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let token = jwt_of(&headers);
     let claims = verified_claims(dir.path(), &token);
     assert_eq!(claims["context"]["user"]["name"], "Family of Bed 12");
     assert!(!token_text(&token).contains("Anna"));
@@ -298,14 +303,7 @@ async fn a_ward_switching_to_labels_is_followed_by_links_already_opened() {
     let code = booked_visit(&server, &ward.invite).await;
     clock.set(at(FIRST_SLOT));
     let joins_as = |headers: &http::HeaderMap| {
-        let token = headers["location"]
-            .to_str()
-            .unwrap()
-            .split("#jwt=")
-            .nth(1)
-            .unwrap()
-            .to_string();
-        verified_claims(dir.path(), &token)["context"]["user"]["name"].clone()
+        verified_claims(dir.path(), &jwt_of(headers))["context"]["user"]["name"].clone()
     };
     for _ in 0..2 {
         let (_, headers, _) = server.get(&format!("/v/{code}")).await;
