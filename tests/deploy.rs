@@ -287,6 +287,8 @@ fn systemd_unit_is_sandboxed_and_hands_secrets_over_as_credentials() {
         "CapabilityBoundingSet=",
         "MemoryDenyWriteExecute=yes",
         "SystemCallFilter=@system-service",
+        // The purge lowers its batches' priority (SCHED_IDLE): see the unit.
+        "SystemCallFilter=sched_setscheduler setpriority",
         "KillSignal=SIGTERM",
         "Environment=BEDSIDE_DATA_DIR=/var/lib/bedside",
     ] {

@@ -126,6 +126,9 @@ struct Inner {
     checkpointer: Mutex<Option<(mpsc::SyncSender<()>, JoinHandle<()>)>>,
     /// See [`Store::take_longest_hold`], in microseconds.
     longest_hold: Arc<AtomicU64>,
+    /// Set between `bulk_deletes(true)` and `(false)`: a purge runs, and
+    /// the checkpoints it causes run at the lowest priority.
+    bulk: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -144,9 +147,11 @@ impl Store {
 
         let (nudge, nudged) = mpsc::sync_channel::<()>(1);
         let checkpointer_conn = open_checkpointer(path)?;
+        let bulk = Arc::new(AtomicBool::new(false));
+        let in_bulk = bulk.clone();
         let checkpointer = std::thread::Builder::new()
             .name("bedside-db-ckpt".into())
-            .spawn(move || checkpointer_loop(checkpointer_conn, nudged))
+            .spawn(move || checkpointer_loop(checkpointer_conn, nudged, in_bulk))
             .map_err(StoreError::Thread)?;
         let wal = Wal::hand_over(&conn, nudge.clone())?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
@@ -167,6 +172,7 @@ impl Store {
                 expired_only,
                 checkpointer: Mutex::new(Some((nudge, checkpointer))),
                 longest_hold,
+                bulk,
             }),
         })
     }
@@ -262,6 +268,7 @@ impl Store {
     /// durable too) was not recorded. Such a job never shares a
     /// transaction with another write: queued together, the others commit
     /// first, with foreign keys checked and `synchronous=FULL` as always.
+    /// And it runs at the lowest CPU priority (`in_background`).
     pub async fn write_expired<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
@@ -352,13 +359,16 @@ impl Store {
     /// purge visits again are not read again; the memory is given back
     /// afterwards. (No checkpoint runs inside the writer's commits anyway:
     /// see [`Wal`]; the purge has [`Store::checkpointer`] catch up between
-    /// its batches.)
+    /// its batches.) Meanwhile the checkpoints the WAL thread runs, like
+    /// the purge's batches ([`Store::write_expired`]) and catch-ups, run at
+    /// the lowest CPU priority: see `in_background`.
     pub async fn bulk_deletes(&self, on: bool) -> Result<(), StoreError> {
         let cache = if on {
             -BULK_CACHE_KIB
         } else {
             DEFAULT_CACHE_KIB
         };
+        self.inner.bulk.store(on, Ordering::Relaxed);
         self.raw(move |conn| conn.pragma_update(None, "cache_size", cache))
             .await
     }
@@ -459,17 +469,20 @@ impl Checkpointer {
     pub async fn catch_up(&self) -> Result<bool, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = lock(&conn);
-            for _ in 0..CATCH_UP_ROUNDS {
-                let (log, copied): (i64, i64) =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get(1)?, r.get(2)?))
-                    })?;
-                if copied >= log {
-                    return Ok(true);
+            let mut conn = lock(&conn);
+            let conn: &mut Connection = &mut conn;
+            at_lowest_priority(move || {
+                for _ in 0..CATCH_UP_ROUNDS {
+                    let (log, copied): (i64, i64) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                            Ok((r.get(1)?, r.get(2)?))
+                        })?;
+                    if copied >= log {
+                        return Ok(true);
+                    }
                 }
-            }
-            Ok(false)
+                Ok(false)
+            })
         })
         .await
         .map_err(|_| StoreError::Closed)?
@@ -659,9 +672,17 @@ fn open_checkpointer(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn checkpointer_loop(conn: Connection, nudged: mpsc::Receiver<()>) {
+fn checkpointer_loop(mut conn: Connection, nudged: mpsc::Receiver<()>, bulk: Arc<AtomicBool>) {
+    fn checkpoint(conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    }
     while nudged.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        let done = if bulk.load(Ordering::Relaxed) {
+            at_lowest_priority(|| checkpoint(&mut conn))
+        } else {
+            checkpoint(&mut conn)
+        };
+        if let Err(e) = done {
             tracing::warn!(error = %e, "background WAL checkpoint failed; the writer will do it");
         }
     }
@@ -739,7 +760,84 @@ fn run_groups(
     hold: &Hold,
 ) {
     hold.time(|| run_group(conn, std::mem::take(group), changes, true));
-    hold.time(|| run_group(conn, std::mem::take(expired), changes, false));
+    let expired = std::mem::take(expired);
+    if !expired.is_empty() {
+        hold.time(|| in_background(conn, |conn| run_group(conn, expired, changes, false)));
+    }
+}
+
+/// Runs `f` on the writer's connection in a thread of its own at the
+/// lowest CPU priority there is (Linux's `SCHED_IDLE`), and waits for it.
+/// For purge batches: the writer would otherwise keep a core busy for the
+/// length of a purge, and requests — a family opening a visit link — wait
+/// for it to yield. At `SCHED_IDLE` any other thread that wakes up gets
+/// the core at once. The writer's own thread stays at normal priority for
+/// bookings (and a lowered priority could not be raised again without
+/// privileges, hence a thread per batch, ~50 µs beside a batch of ~25 ms).
+///
+/// Where the priority cannot be lowered (a seccomp filter, another OS),
+/// or no thread can be started, the batch runs as before.
+fn in_background<T: Send>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> T + Send) -> T {
+    let (out, frames) = at_lowest_priority(|| {
+        let out = f(&mut *conn);
+        // The WAL hook counted this thread's commit in its own
+        // thread-local: handed to the writer's thread below.
+        (out, WAL_FRAMES.with(|w| w.replace(0)))
+    });
+    WAL_FRAMES.with(|w| w.set(frames));
+    out
+}
+
+/// Runs `f` in a thread of its own at `SCHED_IDLE` (see [`in_background`])
+/// and waits for it; on the calling thread if no thread can be started.
+fn at_lowest_priority<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let mut f = Some(f);
+    let ran = std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("bedside-db-idle".into())
+            .spawn_scoped(scope, || {
+                if let Err(e) = set_thread_priority_and_policy(
+                    thread_native_id(),
+                    ThreadPriority::Min,
+                    ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+                ) {
+                    log_priority_once(&e);
+                }
+                f.take().map(|f| f())
+            });
+        match spawned {
+            Ok(thread) => Some(thread.join()),
+            Err(e) => {
+                tracing::debug!(error = %e, "no thread at the lowest priority; running here");
+                None
+            }
+        }
+    });
+    match ran {
+        Some(Ok(Some(out))) => out,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        // Not started: `f` is still here. (`Some(Ok(None))`, started
+        // without it, cannot happen: the thread takes it first thing.)
+        _ => match f.take() {
+            Some(f) => f(),
+            None => unreachable!("a job both run and not run"),
+        },
+    }
+}
+
+/// The first time the purge's priority cannot be lowered, says so once.
+fn log_priority_once(e: &thread_priority::Error) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(
+            error = ?e,
+            "could not lower the purge's CPU priority (SCHED_IDLE); it runs at normal priority"
+        );
+    });
 }
 
 /// Runs a group of jobs in one transaction and tells each its outcome after
@@ -1065,6 +1163,49 @@ mod tests {
             wal <= WAL_SIZE_LIMIT as u64 + 2 * 1024 * 1024,
             "WAL of {wal} bytes"
         );
+        store.close();
+    }
+
+    /// During a purge its batches and the checkpoints they cause run at
+    /// `SCHED_IDLE`, so requests get the CPU first; other writes stay at
+    /// normal priority. The batches' WAL frames still reach the
+    /// checkpointer (counted on the batch's thread, handed back).
+    #[tokio::test]
+    async fn purge_batches_run_at_the_lowest_priority_and_are_checkpointed() {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+        fn policy() -> Result<ThreadSchedulePolicy, StoreError> {
+            Ok(thread_priority::thread_schedule_policy().expect("policy"))
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        store.bulk_deletes(true).await.unwrap();
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        assert_eq!(store.write_expired(|_| policy()).await.unwrap(), idle);
+        assert_eq!(store.write(|_| policy()).await.unwrap(), normal);
+        let before = std::fs::metadata(&path).unwrap().len();
+        for i in 0..3000 {
+            store
+                .write_expired(move |tx| {
+                    Ok::<_, StoreError>(tx.execute(
+                        "INSERT INTO meta VALUES (?1, hex(randomblob(2000)))",
+                        [format!("k{i}")],
+                    )?)
+                })
+                .await
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        while std::fs::metadata(&path).unwrap().len() < before + 4_000_000 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the purge's writes were never checkpointed into the database file"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        store.bulk_deletes(false).await.unwrap();
+        assert_eq!(store.write(|_| policy()).await.unwrap(), normal);
         store.close();
     }
 
