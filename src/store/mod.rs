@@ -1128,6 +1128,34 @@ mod tests {
         store.close();
     }
 
+    /// 3 000 commits of 4 KB each (12 MB), as writes or as purge batches
+    /// (`expired`); then waits (10 s at most) for the database file to grow
+    /// by 4 MB: checkpointed, nobody asking.
+    async fn write_much_and_see_it_checkpointed(store: &Store, path: &Path, expired: bool) {
+        let before = std::fs::metadata(path).unwrap().len();
+        for i in 0..3000 {
+            let insert = move |tx: &Transaction| {
+                Ok::<_, StoreError>(tx.execute(
+                    "INSERT INTO meta VALUES (?1, hex(randomblob(2000)))",
+                    [format!("k{i}")],
+                )?)
+            };
+            if expired {
+                store.write_expired(insert).await.unwrap();
+            } else {
+                store.write(insert).await.unwrap();
+            }
+        }
+        let started = std::time::Instant::now();
+        while std::fs::metadata(path).unwrap().len() < before + 4_000_000 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nothing was checkpointed into the database file (expired: {expired})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Past [`CHECKPOINT_FRAMES`] the WAL is copied into the database file by
     /// the checkpointer, with nobody asking: the main file grows, and the WAL
     /// stays within its limit under a long run of writes.
@@ -1136,26 +1164,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
-        let before = std::fs::metadata(&path).unwrap().len();
-        for i in 0..3000 {
-            store
-                .write(move |tx| {
-                    Ok::<_, StoreError>(tx.execute(
-                        "INSERT INTO meta VALUES (?1, hex(randomblob(2000)))",
-                        [format!("k{i}")],
-                    )?)
-                })
-                .await
-                .unwrap();
-        }
-        let started = std::time::Instant::now();
-        while std::fs::metadata(&path).unwrap().len() < before + 4_000_000 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "nothing was checkpointed into the database file"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        write_much_and_see_it_checkpointed(&store, &path, false).await;
         let wal = std::fs::metadata(dir.path().join("t.db-wal"))
             .unwrap()
             .len();
@@ -1184,26 +1193,7 @@ mod tests {
         let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
         assert_eq!(store.write_expired(|_| policy()).await.unwrap(), idle);
         assert_eq!(store.write(|_| policy()).await.unwrap(), normal);
-        let before = std::fs::metadata(&path).unwrap().len();
-        for i in 0..3000 {
-            store
-                .write_expired(move |tx| {
-                    Ok::<_, StoreError>(tx.execute(
-                        "INSERT INTO meta VALUES (?1, hex(randomblob(2000)))",
-                        [format!("k{i}")],
-                    )?)
-                })
-                .await
-                .unwrap();
-        }
-        let started = std::time::Instant::now();
-        while std::fs::metadata(&path).unwrap().len() < before + 4_000_000 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the purge's writes were never checkpointed into the database file"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        write_much_and_see_it_checkpointed(&store, &path, true).await;
         store.bulk_deletes(false).await.unwrap();
         assert_eq!(store.write(|_| policy()).await.unwrap(), normal);
         store.close();
