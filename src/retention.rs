@@ -19,8 +19,9 @@
 //! - deletes in batches, one short write transaction each, yielding
 //!   between them, so visits keep being booked and opened: bookings (with
 //!   their mail and contacts) in batches sized to take about [`BATCH_TIME`]
-//!   ([`Pace`]), each deleted by a few set-wise statements; the other
-//!   categories [`BATCH`] rows at a time;
+//!   ([`Pace`]) and cut short at [`BATCH_DEADLINE`], each deleted by a few
+//!   set-wise statements per [`CHUNK`] visits; the other categories
+//!   [`BATCH`] rows at a time;
 //! - checkpoints the WAL on a separate connection every
 //!   [`CHECKPOINT_ROWS`] bookings, while the writer serves others, so no
 //!   purge commit (and no booking queued behind one) copies the WAL into
@@ -78,6 +79,34 @@ pub const BATCH: i64 = 500;
 /// longer than planned while requests run first: 15 ms leaves room for
 /// that (20 ms let one hold the writer 46 ms in the bench).
 pub const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(15);
+
+/// A bookings batch stops deleting once it has run this long, and commits
+/// what it has (it looks at the clock every [`CHUNK`] visits). At the
+/// lowest CPU priority a batch gets a core only when nothing else wants
+/// it, so on a busy machine one planned at [`BATCH_TIME`] could hold the
+/// writer several times as long (56 ms once in the bench); this bounds it
+/// to about this plus one chunk, however busy the machine.
+pub const BATCH_DEADLINE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// A batch that took longer than this (queueing included) got too little
+/// CPU time at the lowest priority — the machine's cores are busy — and
+/// the batches of the next [`NORMAL_FOR`] (twice as long each time it
+/// happens again, up to [`NORMAL_FOR_MAX`]) run at normal priority: on a
+/// machine that is never idle, a purge at the lowest priority alone would
+/// crawl (with two busy loops on two cores, 1 million visits were not
+/// purged in 10 minutes; one batch held the writer 2.5 s) and keep
+/// personal data past its retention. In the bench's mixed load no batch
+/// takes this long, and all run at the lowest priority.
+const STARVED: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// See [`STARVED`].
+const NORMAL_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+const NORMAL_FOR_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Visits a bookings batch deletes between two looks at the clock: a few
+/// milliseconds of work, and few enough statements that their own cost
+/// stays small (see [`bookings_batch`]).
+const CHUNK: usize = 250;
 
 /// Bookings deleted between two checkpoints of the purge
 /// ([`crate::store::Checkpointer::catch_up`]). Since schema 8 a visit's rows
@@ -335,8 +364,9 @@ impl Step {
         }
     }
 
-    /// Deletes one batch (of up to `rows` bookings, [`MAIL_SPAN`] outbox
-    /// ids after `after`, or [`BATCH`] rows of the other steps); returns
+    /// Deletes one batch (of up to `rows` bookings — fewer when `until`
+    /// passes first, see [`BATCH_DEADLINE`] — [`MAIL_SPAN`] outbox ids
+    /// after `after`, or [`BATCH`] rows of the other steps); returns
     /// what went and, when more may be left, the `after` of the next batch.
     ///
     /// Each batch deletes a row's dependents itself — a booking's or a
@@ -350,17 +380,17 @@ impl Step {
         cut: &Cutoffs,
         rows: i64,
         after: i64,
+        until: std::time::Instant,
     ) -> rusqlite::Result<(Counts, Option<i64>)> {
         let mut counts = Counts::default();
-        let mut limit = BATCH;
         let deleted = match self {
             Step::Bookings => {
-                limit = rows;
-                let (deleted, mail, contacts) = bookings_batch(conn, cut.bookings, rows)?;
+                let (deleted, mail, contacts, more) =
+                    bookings_batch(conn, cut.bookings, rows, until)?;
                 counts.bookings = deleted;
                 counts.mail = mail;
                 counts.contacts = contacts;
-                deleted
+                return Ok((counts, more.then_some(0)));
             }
             Step::Contacts => {
                 counts.contacts = delete(
@@ -448,7 +478,7 @@ impl Step {
                 counts.audit
             }
         };
-        Ok((counts, (deleted as i64 >= limit).then_some(0)))
+        Ok((counts, (deleted as i64 >= BATCH).then_some(0)))
     }
 }
 
@@ -458,39 +488,53 @@ fn delete(conn: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> rusqlite:
 
 /// Deletes up to `rows` bookings that ended at or before `cutoff`, oldest
 /// first, with their outbox rows, and their contacts when no other booking
-/// uses them. Returns (bookings, outbox rows, contacts).
+/// uses them; stops early, between chunks of [`CHUNK`] visits, once
+/// `until` has passed. Returns (bookings, outbox rows, contacts, whether
+/// more may be left).
 ///
-/// Set-wise, in four statements whatever the batch size: inside a write
+/// Set-wise, one query and three statements per chunk: inside a write
 /// transaction SQLite keeps a statement journal of every page a statement
 /// changes, and one statement per row rewrote it hundreds of times a batch.
 /// Found through `bookings_visit` by start: a visit ends after it starts.
-fn bookings_batch(conn: &Connection, cutoff: i64, rows: i64) -> rusqlite::Result<(u64, u64, u64)> {
+fn bookings_batch(
+    conn: &Connection,
+    cutoff: i64,
+    rows: i64,
+    until: std::time::Instant,
+) -> rusqlite::Result<(u64, u64, u64, bool)> {
     let batch: Vec<(i64, Option<i64>)> = conn
         .prepare_cached(BOOKINGS_PAST)?
         .query_map(params![cutoff, rows], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    if batch.is_empty() {
-        return Ok((0, 0, 0));
+    let (mut deleted, mut mail, mut contacts) = (0, 0, 0);
+    for chunk in batch.chunks(CHUNK) {
+        if deleted > 0 && std::time::Instant::now() >= until {
+            return Ok((deleted, mail, contacts, true));
+        }
+        let bookings = id_list(chunk.iter().map(|(id, _)| *id));
+        let mut contact_ids: Vec<i64> = chunk.iter().filter_map(|(_, c)| *c).collect();
+        contact_ids.sort_unstable();
+        contact_ids.dedup();
+        // The outbox rows first, so no `ON DELETE CASCADE` has anything
+        // left to do (or, with foreign keys off, to leave behind).
+        mail += conn
+            .prepare_cached(
+                "DELETE FROM outbox WHERE booking_id IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([&bookings])? as u64;
+        deleted += conn
+            .prepare_cached("DELETE FROM bookings WHERE id IN (SELECT value FROM json_each(?1))")?
+            .execute([&bookings])? as u64;
+        // A contact whose other booking is in a later chunk (or batch)
+        // goes with that one.
+        contacts += conn
+            .prepare_cached(
+                "DELETE FROM contacts WHERE id IN (SELECT value FROM json_each(?1))
+                 AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.contact_id = contacts.id)",
+            )?
+            .execute([id_list(contact_ids.into_iter())])? as u64;
     }
-    let bookings = id_list(batch.iter().map(|(id, _)| *id));
-    let mut contact_ids: Vec<i64> = batch.iter().filter_map(|(_, c)| *c).collect();
-    contact_ids.sort_unstable();
-    contact_ids.dedup();
-    // The outbox rows first, so no `ON DELETE CASCADE` has anything left
-    // to do (or, with foreign keys off, to leave behind).
-    let mail = conn
-        .prepare_cached("DELETE FROM outbox WHERE booking_id IN (SELECT value FROM json_each(?1))")?
-        .execute([&bookings])? as u64;
-    let deleted = conn
-        .prepare_cached("DELETE FROM bookings WHERE id IN (SELECT value FROM json_each(?1))")?
-        .execute([&bookings])? as u64;
-    let contacts = conn
-        .prepare_cached(
-            "DELETE FROM contacts WHERE id IN (SELECT value FROM json_each(?1))
-             AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.contact_id = contacts.id)",
-        )?
-        .execute([id_list(contact_ids.into_iter())])? as u64;
-    Ok((deleted, mail, contacts))
+    Ok((deleted, mail, contacts, batch.len() as i64 >= rows))
 }
 
 const BOOKINGS_PAST: &str = "SELECT id, contact_id FROM bookings
@@ -538,6 +582,41 @@ impl Pace {
             BATCH_MAX
         };
         self.rows = want.min(self.rows * 2).clamp(BATCH_MIN, BATCH_MAX);
+    }
+}
+
+/// Whether the next purge batch runs at the lowest CPU priority (see
+/// [`STARVED`]).
+#[derive(Debug, Clone, Copy)]
+struct Priority {
+    /// Batches run at normal priority until this instant.
+    normal_until: std::time::Instant,
+    /// How long the next spell at normal priority lasts.
+    normal_for: std::time::Duration,
+}
+
+impl Priority {
+    fn new(now: std::time::Instant) -> Priority {
+        Priority {
+            normal_until: now,
+            normal_for: NORMAL_FOR,
+        }
+    }
+
+    fn lowest(&self, now: std::time::Instant) -> bool {
+        now >= self.normal_until
+    }
+
+    /// After a batch started at `started` that took `took`.
+    fn after(&mut self, started: std::time::Instant, took: std::time::Duration) {
+        if took > STARVED {
+            self.normal_until = started + took + self.normal_for;
+            // Starved again right after a spell at normal priority: a
+            // longer one next time (each such batch holds up bookings).
+            self.normal_for = (self.normal_for * 2).min(NORMAL_FOR_MAX);
+        } else if self.lowest(started) {
+            self.normal_for = NORMAL_FOR;
+        }
     }
 }
 
@@ -794,6 +873,7 @@ pub async fn purge(
         }
     };
     let mut pace = Pace::new();
+    let mut priority = Priority::new(std::time::Instant::now());
     let mut since_checkpoint = 0;
     'steps: for step in Step::ALL {
         let mut after = 0;
@@ -805,19 +885,24 @@ pub async fn purge(
             let holder = holder.clone();
             let rows = pace.rows;
             let started = std::time::Instant::now();
+            let job = move |tx: &rusqlite::Transaction| {
+                if lease_take(tx, &holder, wall_clock(), LEASE_SECS)?.is_err() {
+                    return Err(BatchError::LeaseLost);
+                }
+                let until = std::time::Instant::now() + BATCH_DEADLINE;
+                Ok(step.batch(tx, &cut, rows, after, until)?)
+            };
             // Only rows past retention: the caches stay (see write_expired).
-            let batch = store
-                .write_expired(move |tx| {
-                    if lease_take(tx, &holder, wall_clock(), LEASE_SECS)?.is_err() {
-                        return Err(BatchError::LeaseLost);
-                    }
-                    Ok(step.batch(tx, &cut, rows, after)?)
-                })
-                .await;
+            let batch = if priority.lowest(started) {
+                store.write_expired(job).await
+            } else {
+                store.write_expired_now(job).await
+            };
+            let took = started.elapsed();
+            priority.after(started, took);
             match batch {
                 Ok((counts, more)) => {
                     if step == Step::Bookings {
-                        let took = started.elapsed();
                         tracing::debug!(
                             rows = counts.bookings,
                             ms = took.as_secs_f64() * 1000.0,
@@ -1216,6 +1301,46 @@ mod tests {
         (dir, conn)
     }
 
+    /// A batch deadline that does not pass during a test.
+    fn later() -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
+    /// A bookings batch whose deadline has passed stops after its first
+    /// chunk and says more are left; the next, with time, deletes the rest
+    /// and says none are.
+    #[test]
+    fn a_bookings_batch_stops_at_its_deadline_between_chunks() {
+        let (_dir, conn) = db();
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        let visits = CHUNK as i64 * 2 + 10;
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO bookings (id, patient_id, tablet_id, starts_at, ends_at, room,
+                 visit_hash, status, created_at)
+             SELECT i, 1, 1, i * 10, i * 10 + 5, 'r' || i, randomblob(16), 'done', 0 FROM n",
+            [visits],
+        )
+        .unwrap();
+        let count = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM bookings", [], |r| r.get(0))
+                .unwrap()
+        };
+        let cutoff = visits * 10 + 5;
+        let passed = std::time::Instant::now();
+        let (deleted, _, _, more) = bookings_batch(&conn, cutoff, BATCH_MAX, passed).unwrap();
+        assert_eq!((deleted, more), (CHUNK as u64, true));
+        assert_eq!(count(&conn), visits - CHUNK as i64);
+        // The oldest went first.
+        let first: i64 = conn
+            .query_row("SELECT min(starts_at) FROM bookings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(first, (CHUNK as i64 + 1) * 10);
+        let (deleted, _, _, more) = bookings_batch(&conn, cutoff, BATCH_MAX, later()).unwrap();
+        assert_eq!((deleted, more), (visits as u64 - CHUNK as u64, false));
+        assert_eq!(count(&conn), 0);
+    }
+
     /// The mail step reads the outbox by id range from the first id left,
     /// whatever lies between: two batches for two mails a hundred million
     /// ids apart, each deleting only finished mail past retention.
@@ -1246,9 +1371,11 @@ mod tests {
             )
             .unwrap();
         }
-        let (first, more) = Step::Mail.batch(&conn, &cut, BATCH, 0).unwrap();
+        let (first, more) = Step::Mail.batch(&conn, &cut, BATCH, 0, later()).unwrap();
         assert_eq!((first.mail, more), (1, Some(7 + MAIL_SPAN - 1)));
-        let (second, more) = Step::Mail.batch(&conn, &cut, BATCH, more.unwrap()).unwrap();
+        let (second, more) = Step::Mail
+            .batch(&conn, &cut, BATCH, more.unwrap(), later())
+            .unwrap();
         assert_eq!((second.mail, more), (1, None));
         let left: Vec<i64> = conn
             .prepare("SELECT id FROM outbox ORDER BY id")
@@ -1311,6 +1438,42 @@ mod tests {
         let keep = 14 * 86_400;
         assert!(at(end + keep - 1).keeps(end));
         assert!(!at(end + keep).keeps(end));
+    }
+
+    /// Starved batches (the machine's cores busy) send the purge to normal
+    /// priority for a second, then two, four ... up to a minute while it
+    /// goes on; a batch at the lowest priority that gets its core in time
+    /// starts the count over.
+    #[test]
+    fn a_starved_purge_runs_at_normal_priority_for_longer_and_longer() {
+        let ms = std::time::Duration::from_millis;
+        let t0 = std::time::Instant::now();
+        let mut p = Priority::new(t0);
+        assert!(p.lowest(t0));
+        p.after(t0, ms(20));
+        assert!(p.lowest(t0 + ms(20)));
+        // Starved: 2 s of it, then a second at normal priority.
+        p.after(t0, ms(2000));
+        assert!(!p.lowest(t0 + ms(2999)));
+        assert!(p.lowest(t0 + ms(3000)));
+        // Batches at normal priority in time change nothing.
+        p.after(t0 + ms(2100), ms(10));
+        assert!(!p.lowest(t0 + ms(2999)));
+        // Starved again at once: two seconds this time, and so on up to 60.
+        p.after(t0 + ms(3000), ms(100));
+        assert!(!p.lowest(t0 + ms(5099)));
+        assert!(p.lowest(t0 + ms(5100)));
+        let mut at = t0 + ms(5100);
+        for _ in 0..10 {
+            p.after(at, ms(100));
+            at = p.normal_until;
+        }
+        assert_eq!(p.normal_for, NORMAL_FOR_MAX);
+        // A batch at the lowest priority in time: back to one second.
+        p.after(at, ms(20));
+        p.after(at + ms(20), ms(100));
+        assert!(p.lowest(at + ms(20) + ms(100) + NORMAL_FOR));
+        assert!(!p.lowest(at + ms(20) + ms(100) + NORMAL_FOR - ms(1)));
     }
 
     #[test]

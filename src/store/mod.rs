@@ -100,8 +100,9 @@ enum WriteJob {
     Tx(TxJob),
     /// As `Tx`, for a job that only deletes rows past retention: a group
     /// of nothing else commits without waiting for its fsync (see
-    /// [`Store::write_expired`]).
-    Expired(TxJob),
+    /// [`Store::write_expired`]); at the lowest CPU priority when the
+    /// flag says so (see `in_background`).
+    Expired(TxJob, bool),
     /// Runs on the connection outside any transaction (checkpoints).
     Raw(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -215,7 +216,7 @@ impl Store {
         self.write_as(f, WriteJob::Tx).await
     }
 
-    async fn write_as<T, E, F>(&self, f: F, kind: fn(TxJob) -> WriteJob) -> Result<T, E>
+    async fn write_as<T, E, F>(&self, f: F, kind: impl FnOnce(TxJob) -> WriteJob) -> Result<T, E>
     where
         F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -268,8 +269,31 @@ impl Store {
     /// durable too) was not recorded. Such a job never shares a
     /// transaction with another write: queued together, the others commit
     /// first, with foreign keys checked and `synchronous=FULL` as always.
-    /// And it runs at the lowest CPU priority (`in_background`).
+    /// And it runs at the lowest CPU priority (`in_background`); see
+    /// [`Store::write_expired_now`] for when it cannot wait for a core.
     pub async fn write_expired<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
+    {
+        self.expired_job(f, true).await
+    }
+
+    /// As [`Store::write_expired`], at normal CPU priority: on a machine
+    /// whose cores are always busy, a job at the lowest priority gets
+    /// almost no CPU time, and a purge made only of them might never end
+    /// (personal data kept past its retention).
+    pub async fn write_expired_now<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<StoreError> + Send + 'static,
+    {
+        self.expired_job(f, false).await
+    }
+
+    async fn expired_job<T, E, F>(&self, f: F, lowest: bool) -> Result<T, E>
     where
         F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -283,7 +307,7 @@ impl Store {
                 expired_only.store(false, Ordering::Relaxed);
                 outcome
             },
-            WriteJob::Expired,
+            |job| WriteJob::Expired(job, lowest),
         )
         .await
     }
@@ -711,7 +735,7 @@ fn writer_loop(
     // Jobs waiting together, by kind: a purge batch never shares a
     // transaction with another write (see `run_groups`).
     let mut group: Vec<TxJob> = Vec::new();
-    let mut expired: Vec<TxJob> = Vec::new();
+    let mut expired: Vec<(TxJob, bool)> = Vec::new();
     loop {
         let first = match jobs.recv_timeout(OUTSIDE_CHANGES_EVERY) {
             Ok(job) => job,
@@ -725,7 +749,7 @@ fn writer_loop(
         while let Some(job) = next.take() {
             match job {
                 WriteJob::Tx(f) => group.push(f),
-                WriteJob::Expired(f) => expired.push(f),
+                WriteJob::Expired(f, lowest) => expired.push((f, lowest)),
                 WriteJob::Raw(f) => {
                     run_groups(&mut conn, &mut group, &mut expired, &mut changes, &hold);
                     hold.time(|| f(&mut conn));
@@ -755,14 +779,20 @@ fn writer_loop(
 fn run_groups(
     conn: &mut Connection,
     group: &mut Vec<TxJob>,
-    expired: &mut Vec<TxJob>,
+    expired: &mut Vec<(TxJob, bool)>,
     changes: &mut Changes,
     hold: &Hold,
 ) {
     hold.time(|| run_group(conn, std::mem::take(group), changes, true));
     let expired = std::mem::take(expired);
     if !expired.is_empty() {
-        hold.time(|| in_background(conn, |conn| run_group(conn, expired, changes, false)));
+        let lowest = expired.iter().all(|(_, lowest)| *lowest);
+        let jobs = expired.into_iter().map(|(job, _)| job).collect();
+        if lowest {
+            hold.time(|| in_background(conn, |conn| run_group(conn, jobs, changes, false)));
+        } else {
+            hold.time(|| run_group(conn, jobs, changes, false));
+        }
     }
 }
 
@@ -1192,6 +1222,7 @@ mod tests {
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
         let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
         assert_eq!(store.write_expired(|_| policy()).await.unwrap(), idle);
+        assert_eq!(store.write_expired_now(|_| policy()).await.unwrap(), normal);
         assert_eq!(store.write(|_| policy()).await.unwrap(), normal);
         write_much_and_see_it_checkpointed(&store, &path, true).await;
         store.bulk_deletes(false).await.unwrap();
