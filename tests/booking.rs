@@ -83,6 +83,27 @@ async fn booked_visit(server: &TestServer, invite: &str) -> String {
     code.to_string()
 }
 
+/// A ward open `hours` with `tablets` tablets and its seeded patient, and
+/// the server on it with its clock at [`MONDAY_MORNING`]. The directory
+/// holds the data until it is dropped.
+async fn ward_at_monday_morning(
+    hours: &str,
+    tablets: usize,
+) -> (tempfile::TempDir, common::Ward, Arc<FixedClock>, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let ward = seed_ward(dir.path(), hours, tablets);
+    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
+    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    (dir, ward, clock, server)
+}
+
+/// Discharges the seeded patient at `at` (seconds) as the CLI does, through
+/// a connection of its own; returns how many visits to come it cancelled.
+fn discharge_by_cli(dir: &std::path::Path, patient_id: i64, at: i64) -> usize {
+    let conn = bedside::store::open_for_command(&dir.join("bedside.db")).unwrap();
+    bedside::domain::patient::discharge(&conn, patient_id, at, None).unwrap()
+}
+
 #[tokio::test]
 async fn the_invite_page_shows_the_patient_unit_and_free_slots_grouped_by_day() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,10 +190,7 @@ async fn fifty_families_racing_for_one_slot_with_three_tablets_get_three_booking
 
 #[tokio::test]
 async fn the_visit_link_waits_then_joins_with_a_token_for_that_room_then_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 2).await;
     let code = booked_visit(&server, &ward.invite).await;
 
     // The consent recorded is the version of the statement /privacy shows.
@@ -296,10 +314,7 @@ async fn a_ward_can_name_families_by_the_patient_label_instead() {
 /// followed at the next opening of the link, not served the old name.
 #[tokio::test]
 async fn a_ward_switching_to_labels_is_followed_by_links_already_opened() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 1).await;
     let code = booked_visit(&server, &ward.invite).await;
     clock.set(at(FIRST_SLOT));
     let joins_as = |headers: &http::HeaderMap| {
@@ -458,10 +473,7 @@ async fn one_family_cannot_see_or_cancel_another_familys_visit() {
 
 #[tokio::test]
 async fn changed_codes_reveal_nothing_and_guessing_is_throttled() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (_dir, ward, clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 1).await;
     let code = booked_visit(&server, &ward.invite).await;
 
     // One character changed, never existed, malformed: the same answer.
@@ -506,22 +518,12 @@ async fn changed_codes_reveal_nothing_and_guessing_is_throttled() {
 
 #[tokio::test]
 async fn discharge_stops_the_invite_and_cancels_visits_to_come() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, _clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 1).await;
     let code = booked_visit(&server, &ward.invite).await;
-    {
-        let conn = bedside::store::open_for_command(&dir.path().join("bedside.db")).unwrap();
-        let cancelled = bedside::domain::patient::discharge(
-            &conn,
-            ward.patient_id,
-            at(MONDAY_MORNING).as_second(),
-            None,
-        )
-        .unwrap();
-        assert_eq!(cancelled, 1);
-    }
+    assert_eq!(
+        discharge_by_cli(dir.path(), ward.patient_id, at(MONDAY_MORNING).as_second()),
+        1
+    );
     let (status, _, _) = server.get(&format!("/b/{}", ward.invite)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, page) = server.get(&format!("/v/{code}")).await;
@@ -536,27 +538,17 @@ async fn discharge_stops_the_invite_and_cancels_visits_to_come() {
 /// minted for the cancelled visit afterwards.
 #[tokio::test]
 async fn a_change_made_by_another_process_reaches_an_opened_visit_link() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 1).await;
     let code = booked_visit(&server, &ward.invite).await;
     clock.set(at(FIRST_SLOT));
     for _ in 0..3 {
         let (status, _, _) = server.get(&format!("/v/{code}")).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
     }
-    {
-        let conn = bedside::store::open_for_command(&dir.path().join("bedside.db")).unwrap();
-        let cancelled = bedside::domain::patient::discharge(
-            &conn,
-            ward.patient_id,
-            at(FIRST_SLOT).as_second(),
-            None,
-        )
-        .unwrap();
-        assert_eq!(cancelled, 1);
-    }
+    assert_eq!(
+        discharge_by_cli(dir.path(), ward.patient_id, at(FIRST_SLOT).as_second()),
+        1
+    );
     let started = std::time::Instant::now();
     loop {
         let (status, _, page) = server.get(&format!("/v/{code}")).await;
@@ -582,10 +574,7 @@ async fn a_change_made_by_another_process_reaches_an_opened_visit_link() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_message_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, _clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 2).await;
     let slot = at(FIRST_SLOT).as_second();
     let cases: Vec<(&str, i64, &str, &str)> = vec![
         (
@@ -668,10 +657,7 @@ async fn bad_input_gets_a_clear_message_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_patient_gets_at_most_the_wards_daily_visits() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 1);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock).await;
+    let (_dir, ward, _clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 1).await;
     let slots =
         [FIRST_SLOT, "2026-11-23T13:40:00Z", "2026-11-23T14:20:00Z"].map(|s| at(s).as_second());
     for slot in &slots[..2] {
@@ -705,10 +691,7 @@ fn times_are_utc_seconds_in_the_database() {
 #[tokio::test]
 async fn a_link_mailed_before_the_upgrade_still_opens_its_visit() {
     use bedside::domain::codes::Code;
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, _clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 2).await;
     let new_code = booked_visit(&server, &ward.invite).await;
     assert_eq!(new_code.len(), 32);
     // The booking as an older bedside wrote it: its code's hash, and the
@@ -766,10 +749,7 @@ async fn a_link_mailed_before_the_upgrade_still_opens_its_visit() {
 /// and nothing is booked.
 #[tokio::test]
 async fn a_patient_discharged_while_a_booking_waits_is_not_booked() {
-    let dir = tempfile::tempdir().unwrap();
-    let ward = seed_ward(dir.path(), "mon-sun 14:00-16:00", 2);
-    let clock = Arc::new(FixedClock::new(at(MONDAY_MORNING)));
-    let server = TestServer::start_at(dir.path(), clock.clone()).await;
+    let (dir, ward, _clock, server) = ward_at_monday_morning("mon-sun 14:00-16:00", 2).await;
     // Another process holds the write lock: the booking is checked and its
     // mail composed, then waits for it.
     let db = open_db(dir.path());
