@@ -770,8 +770,9 @@ pub struct Report {
     pub checkpointed: bool,
     /// The longest any write transaction (the purge's batches, and whatever
     /// else was written meanwhile) or checkpoint held the database's writer
-    /// while the purge ran: how long a booking had to wait at most.
-    pub longest_hold: std::time::Duration,
+    /// while the purge ran — how long a booking had to wait at most — and
+    /// the longest of the purge's own batches.
+    pub longest_hold: crate::store::LongestHold,
 }
 
 impl Report {
@@ -862,7 +863,7 @@ pub async fn purge(
         failed: Vec::new(),
         interrupted: false,
         checkpointed: false,
-        longest_hold: std::time::Duration::ZERO,
+        longest_hold: crate::store::LongestHold::default(),
     };
     store.take_longest_hold();
     let bulk = match bulk_start(store).await {
@@ -1277,7 +1278,8 @@ async fn run_once(state: &State, stop: &CancellationToken) {
             state.metrics.purge_deleted(&report.counts);
             tracing::info!(
                 outcome = %report.outcome(),
-                longest_write_ms = report.longest_hold.as_millis() as u64,
+                longest_write_ms = report.longest_hold.any.as_millis() as u64,
+                longest_batch_ms = report.longest_hold.purge.as_millis() as u64,
                 "purge done"
             );
         }
