@@ -1396,45 +1396,32 @@ mod tests {
     /// own longest is told apart.
     #[tokio::test]
     async fn the_longest_writer_hold_is_measured_and_starts_over() {
+        use std::time::Duration;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let sleeps = |ms| {
+            move |_: &Transaction| {
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok::<_, StoreError>(())
+            }
+        };
+        // A job is answered before its hold is recorded; the next write
+        // comes after both.
+        let settled = || store.write(|_| Ok::<_, StoreError>(()));
         store.take_longest_hold();
-        store
-            .write(|_| {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
-        store.write(|_| Ok::<_, StoreError>(())).await.unwrap();
+        store.write(sleeps(200)).await.unwrap();
+        settled().await.unwrap();
         let held = store.take_longest_hold();
-        assert!(
-            held.any >= std::time::Duration::from_millis(200),
-            "{held:?}"
-        );
+        assert!(held.any >= Duration::from_millis(200), "{held:?}");
         // Not a purge batch: that figure stays short.
-        assert!(
-            held.purge < std::time::Duration::from_millis(200),
-            "{held:?}"
-        );
-        store.write(|_| Ok::<_, StoreError>(())).await.unwrap();
-        assert!(store.take_longest_hold().any < std::time::Duration::from_millis(200));
+        assert!(held.purge < Duration::from_millis(200), "{held:?}");
+        settled().await.unwrap();
+        assert!(store.take_longest_hold().any < Duration::from_millis(200));
         // A purge batch counts in both.
-        store
-            .write_expired(|_| {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
-        // (A job is answered before its hold is recorded; the next write
-        // comes after both.)
-        store.write(|_| Ok::<_, StoreError>(())).await.unwrap();
+        store.write_expired(sleeps(100)).await.unwrap();
+        settled().await.unwrap();
         let held = store.take_longest_hold();
-        assert!(
-            held.purge >= std::time::Duration::from_millis(100),
-            "{held:?}"
-        );
+        assert!(held.purge >= Duration::from_millis(100), "{held:?}");
         assert!(held.any >= held.purge, "{held:?}");
         store.close();
     }
