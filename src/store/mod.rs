@@ -401,10 +401,11 @@ impl Store {
     /// the purge's batches ([`Store::write_expired`]) and catch-ups, run at
     /// the lowest CPU priority: see `in_background`.
     pub async fn bulk_deletes(&self, on: bool) -> Result<(), StoreError> {
+        // Negative: KiB (a positive size counts pages).
         let cache = if on {
             -BULK_CACHE_KIB
         } else {
-            DEFAULT_CACHE_KIB
+            -DEFAULT_CACHE_KIB
         };
         self.inner.bulk.store(on, Ordering::Relaxed);
         self.raw(move |conn| conn.pragma_update(None, "cache_size", cache))
@@ -1423,6 +1424,20 @@ mod tests {
         let held = store.take_longest_hold();
         assert!(held.purge >= Duration::from_millis(100), "{held:?}");
         assert!(held.any >= held.purge, "{held:?}");
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn the_writer_s_page_cache_grows_for_a_purge_and_shrinks_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let cache = || store.raw(|c| c.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0)));
+        let before = cache().await.unwrap();
+        assert_eq!(before, -DEFAULT_CACHE_KIB, "SQLite's default");
+        store.bulk_deletes(true).await.unwrap();
+        assert_eq!(cache().await.unwrap(), -BULK_CACHE_KIB);
+        store.bulk_deletes(false).await.unwrap();
+        assert_eq!(cache().await.unwrap(), before);
         store.close();
     }
 
