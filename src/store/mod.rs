@@ -144,6 +144,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let key = data_key_for(path)?;
         let conn = open_for_command(path)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let generation = Arc::new(AtomicU64::new(0));
         let expired_only = Arc::new(AtomicBool::new(false));
         let changes = Changes::watch(&conn, generation.clone(), expired_only.clone())?;
@@ -393,7 +394,7 @@ impl Store {
 
     /// Prepares the writer for a long run of large deletes (the purge), or,
     /// with `false`, puts it back as it was: a page cache of
-    /// [`BULK_CACHE_KIB`] instead of SQLite's 2 MiB, so the index pages a
+    /// [`BULK_CACHE_KIB`] instead of [`WRITER_CACHE_KIB`], so the index pages a
     /// purge visits again are not read again; the memory is given back
     /// afterwards. (No checkpoint runs inside the writer's commits anyway:
     /// see [`Wal`]; the purge has [`Store::checkpointer`] catch up between
@@ -405,7 +406,7 @@ impl Store {
         let cache = if on {
             -BULK_CACHE_KIB
         } else {
-            -DEFAULT_CACHE_KIB
+            -WRITER_CACHE_KIB
         };
         self.inner.bulk.store(on, Ordering::Relaxed);
         self.raw(move |conn| conn.pragma_update(None, "cache_size", cache))
@@ -457,8 +458,11 @@ impl Store {
     }
 }
 
-/// SQLite's default page cache (KiB), restored after a purge.
-const DEFAULT_CACHE_KIB: i64 = 2000;
+/// The writer's page cache (KiB) when not purging, instead of SQLite's
+/// 2 MiB: the pages of the indexes bookings add to stay in it between
+/// groups. (Until 2026-11-23 the writer had about this much only after a
+/// first purge, which set 2000 *pages* where it meant SQLite's default.)
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
 /// The writer's page cache during a purge (KiB): the random-keyed indexes a
 /// purge walks (visit codes, e-mail keys) are tens of MiB for a million
@@ -1433,7 +1437,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let cache = || store.raw(|c| c.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0)));
         let before = cache().await.unwrap();
-        assert_eq!(before, -DEFAULT_CACHE_KIB, "SQLite's default");
+        assert_eq!(before, -WRITER_CACHE_KIB);
         store.bulk_deletes(true).await.unwrap();
         assert_eq!(cache().await.unwrap(), -BULK_CACHE_KIB);
         store.bulk_deletes(false).await.unwrap();
